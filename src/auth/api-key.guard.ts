@@ -1,0 +1,55 @@
+import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
+import type { FastifyRequest } from 'fastify';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { AppConfig } from '../config/app-config.js';
+import { APP_CONFIG } from '../config/config.module.js';
+import { DomainError } from '../common/domain-error.js';
+
+export class UnauthenticatedError extends DomainError {
+  readonly code = 'UNAUTHENTICATED';
+  readonly kind = 'unauthenticated';
+  constructor() {
+    super('A valid API key is required: send Authorization: Bearer <key>.');
+  }
+}
+
+const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * Bearer API keys from `API_KEYS`. Writes need a key when keys are configured; reads too when
+ * `AUTH_READS=true`. Keys are compared as SHA-256 digests with timingSafeEqual, against every key,
+ * so neither a key's length nor which key matched shows in the timing.
+ */
+@Injectable()
+export class ApiKeyGuard implements CanActivate {
+  private readonly digests: readonly Buffer[];
+  private readonly protectReads: boolean;
+
+  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+    this.digests = config.auth.apiKeys.map(digest);
+    this.protectReads = config.auth.protectReads;
+  }
+
+  canActivate(context: ExecutionContext): boolean {
+    if (this.digests.length === 0) return true;
+    const request = context.switchToHttp().getRequest<FastifyRequest>();
+    if (!this.protectReads && READ_METHODS.has(request.method)) return true;
+    const presented = bearerToken(request.headers.authorization);
+    if (presented === undefined) throw new UnauthenticatedError();
+    const presentedDigest = digest(presented);
+    let matched = false;
+    for (const key of this.digests) matched = timingSafeEqual(key, presentedDigest) || matched;
+    if (!matched) throw new UnauthenticatedError();
+    return true;
+  }
+}
+
+function digest(key: string): Buffer {
+  return createHash('sha256').update(key).digest();
+}
+
+function bearerToken(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const match = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
+  return match?.[1];
+}

@@ -1,0 +1,31 @@
+/**
+ * What went wrong, in terms the API's clients understand, independent of HTTP. The problem filter
+ * maps each kind to a status; the code is stable and part of the contract.
+ */
+export type DomainErrorKind =
+  'invalid' | 'unauthenticated' | 'not_found' | 'conflict' | 'precondition_failed' | 'unavailable';
+
+/** A field-level validation message. */
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+export abstract class DomainError extends Error {
+  abstract readonly code: string;
+  abstract readonly kind: DomainErrorKind;
+  /** Field-level details, for `invalid` errors. */
+  readonly errors?: readonly FieldError[];
+}
+
+/** The request itself is malformed: its body, query or path parameters. */
+export class RequestValidationError extends DomainError {
+  readonly code = 'VALIDATION_FAILED';
+  readonly kind = 'invalid';
+  constructor(
+    message: string,
+    override readonly errors: readonly FieldError[] = [],
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,65 @@
+import { UnsupportedMediaTypeException } from '@nestjs/common';
+import type { FastifyInstance } from 'fastify';
+import secureJson from 'secure-json-parse';
+import { MalformedBodyError } from './malformed-body.error.js';
+
+/** Our bodies are flat objects; anything deeper is not ours and costs recursion downstream. */
+const MAX_DEPTH = 32;
+export const JSON_CONTENT_TYPES = ['application/json', 'application/merge-patch+json'];
+
+/**
+ * Replaces Fastify's body parsers with one strict JSON parser: the only media types accepted are
+ * JSON ones (anything else is a 415), bytes must be valid UTF-8, `__proto__` and `constructor` keys
+ * are refused, and the body must be a JSON object of bounded depth. Every refusal is a 400, never
+ * a 500.
+ */
+export function registerJsonBodyParser(fastify: FastifyInstance, bodyLimit: number): void {
+  const utf8 = new TextDecoder('utf-8', { fatal: true });
+  fastify.removeAllContentTypeParsers();
+  fastify.addContentTypeParser(JSON_CONTENT_TYPES, { parseAs: 'buffer', bodyLimit }, (_request, body, done) => {
+    let text: string;
+    try {
+      text = utf8.decode(body as Buffer);
+    } catch {
+      return done(new MalformedBodyError('The request body is not valid UTF-8.'), undefined);
+    }
+    if (text.trim() === '') return done(new MalformedBodyError('The request body is empty.'), undefined);
+    let value: unknown;
+    try {
+      value = secureJson.parse(text, null, { protoAction: 'error', constructorAction: 'error' });
+    } catch (err) {
+      const reason =
+        err instanceof SyntaxError && /forbidden/.test(err.message) ? 'has a forbidden key' : 'is not valid JSON';
+      return done(new MalformedBodyError(`The request body ${reason}.`), undefined);
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value))
+      return done(new MalformedBodyError('The request body must be a JSON object.'), undefined);
+    const problem = shapeProblem(value);
+    if (problem !== undefined) return done(new MalformedBodyError(`The request body ${problem}.`), undefined);
+    done(null, value);
+  });
+  // A write with no body at all never reaches a parser: it is still not JSON.
+  fastify.addHook('preValidation', (request, _reply, done) => {
+    if (request.body === undefined && WRITE_METHODS.has(request.method)) done(new UnsupportedMediaTypeException());
+    else done();
+  });
+}
+
+const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** Iterative, so that a hostile body cannot overflow the stack here. */
+function shapeProblem(root: object): string | undefined {
+  const stack: Array<[unknown, number]> = [[root, 1]];
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop()!;
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth > MAX_DEPTH) return `is nested deeper than ${MAX_DEPTH} levels`;
+    for (const [key, child] of Object.entries(value)) {
+      if (FORBIDDEN_KEYS.has(key)) return 'has a forbidden key';
+      stack.push([child, depth + 1]);
+    }
+  }
+  return undefined;
+}

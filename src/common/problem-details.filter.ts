@@ -1,0 +1,132 @@
+import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import { DomainError, type DomainErrorKind, type FieldError } from './domain-error.js';
+
+const STATUS_BY_KIND: Record<DomainErrorKind, number> = {
+  invalid: 400,
+  unauthenticated: 401,
+  not_found: 404,
+  conflict: 409,
+  precondition_failed: 412,
+  unavailable: 503,
+};
+
+/** Safe, fixed wording for the framework's own client errors; their messages can quote the input. */
+const FRAMEWORK_ERRORS: Record<string, { code: string; detail: string }> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: { code: 'BODY_TOO_LARGE', detail: 'The request body is larger than the limit.' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: {
+    code: 'UNSUPPORTED_MEDIA_TYPE',
+    detail: 'The request body must be application/json.',
+  },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'MALFORMED_BODY', detail: 'The request body is empty.' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: {
+    code: 'MALFORMED_BODY',
+    detail: 'The Content-Length header does not match the body.',
+  },
+  FST_ERR_CTP_INVALID_JSON_BODY: { code: 'MALFORMED_BODY', detail: 'The request body is not valid JSON.' },
+};
+
+const HTTP_ERRORS: Record<number, { code: string; detail: string }> = {
+  404: { code: 'ROUTE_NOT_FOUND', detail: 'No such route.' },
+  405: { code: 'METHOD_NOT_ALLOWED', detail: 'The route does not support this method.' },
+  413: FRAMEWORK_ERRORS.FST_ERR_CTP_BODY_TOO_LARGE!,
+  415: FRAMEWORK_ERRORS.FST_ERR_CTP_INVALID_MEDIA_TYPE!,
+};
+
+const PROBLEM_TYPE_PREFIX = 'urn:items-service:problem:';
+const MAX_INSTANCE_LENGTH = 128;
+
+/** An RFC 9457 problem details body, with the extension members this API adds. */
+export interface ProblemDetails {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  instance: string;
+  code: string;
+  request_id: string;
+  errors?: readonly FieldError[];
+}
+
+/**
+ * The one place errors become HTTP responses: every error, from a handler, a pipe or Fastify's body
+ * parsing, leaves as `application/problem+json`. Anything unexpected is a 500 that says nothing about
+ * its cause to the client and is logged with the request id.
+ */
+@Catch()
+export class ProblemDetailsFilter implements ExceptionFilter {
+  private readonly logger = new Logger('ProblemDetailsFilter');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const request = http.getRequest<FastifyRequest>();
+    const reply = http.getResponse<FastifyReply>();
+    const problem = this.toProblem(exception, request);
+    if (problem.status >= 500 && !(exception instanceof DomainError)) {
+      this.logger.error({ err: exception, request_id: request.id }, 'unhandled error');
+    }
+    if (problem.status === 503) void reply.header('retry-after', '1');
+    if (problem.status === 401) void reply.header('www-authenticate', 'Bearer realm="items-service"');
+    void reply.status(problem.status).header('content-type', 'application/problem+json').send(problem);
+  }
+
+  private toProblem(exception: unknown, request: FastifyRequest): ProblemDetails {
+    if (exception instanceof DomainError) {
+      const status = STATUS_BY_KIND[exception.kind];
+      return this.problem(request, status, exception.code, exception.message, exception.errors);
+    }
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      const known = HTTP_ERRORS[status];
+      if (known) return this.problem(request, status, known.code, known.detail);
+      return this.problem(request, status, codeForStatus(status), STATUS_CODES[status] ?? 'Error');
+    }
+    const clientError = asFrameworkClientError(exception);
+    if (clientError) {
+      const known = FRAMEWORK_ERRORS[clientError.code ?? ''];
+      const status = clientError.statusCode;
+      if (known) return this.problem(request, status, known.code, known.detail);
+      return this.problem(request, status, codeForStatus(status), STATUS_CODES[status] ?? 'Bad request');
+    }
+    return this.problem(request, 500, 'INTERNAL_ERROR', 'An unexpected error occurred; quote the request id.');
+  }
+
+  private problem(
+    request: FastifyRequest,
+    status: number,
+    code: string,
+    detail: string,
+    errors?: readonly FieldError[],
+  ): ProblemDetails {
+    const path = (request.url ?? '/').split('?', 1)[0]!;
+    const problem: ProblemDetails = {
+      type: PROBLEM_TYPE_PREFIX + code.toLowerCase().replaceAll('_', '-'),
+      title: STATUS_CODES[status] ?? 'Error',
+      status,
+      detail,
+      instance: path.length > MAX_INSTANCE_LENGTH ? `${path.slice(0, MAX_INSTANCE_LENGTH)}...` : path,
+      code,
+      request_id: request.id,
+    };
+    if (errors && errors.length > 0) problem.errors = errors;
+    return problem;
+  }
+}
+
+function codeForStatus(status: number): string {
+  return (STATUS_CODES[status] ?? 'ERROR').toUpperCase().replace(/[^A-Z0-9]+/g, '_');
+}
+
+interface FrameworkClientError {
+  statusCode: number;
+  code?: string;
+}
+
+/** Fastify's own errors (body parsing, limits) carry a 4xx `statusCode`. */
+function asFrameworkClientError(exception: unknown): FrameworkClientError | undefined {
+  if (typeof exception !== 'object' || exception === null) return undefined;
+  const { statusCode, code } = exception as { statusCode?: unknown; code?: unknown };
+  if (typeof statusCode !== 'number' || statusCode < 400 || statusCode > 499) return undefined;
+  return { statusCode, code: typeof code === 'string' ? code : undefined };
+}

@@ -1,0 +1,61 @@
+import Joi from 'joi';
+import { parseByteSize, parseDuration } from './duration.js';
+
+/** Variables whose values are secrets: they accept `NAME_FILE`, and no message ever shows them. */
+export const SECRET_VARIABLES = ['API_KEYS'] as const;
+
+const duration = Joi.string()
+  .custom((value: string, helpers) => parseDuration(value) ?? helpers.error('duration.invalid'))
+  .messages({ 'duration.invalid': '{{#label}} must be a duration such as 10s, 1m30s, 500ms or plain seconds' });
+
+const byteSize = Joi.string()
+  .custom((value: string, helpers) => parseByteSize(value) ?? helpers.error('size.invalid'))
+  .messages({ 'size.invalid': '{{#label}} must be a size such as 65536, 64kb or 1mb' });
+
+const API_KEY = /^[A-Za-z0-9._~+/=-]{16,256}$/;
+
+/** The environment the service reads, with a safe default for everything that can have one. */
+export const envSchema = Joi.object({
+  APP_ENV: Joi.string().valid('dev', 'staging', 'prod').default('dev'),
+  HOST: Joi.alternatives(Joi.string().ip({ cidr: 'forbidden' }), Joi.string().hostname()).default('0.0.0.0'),
+  PORT: Joi.number().integer().port().default(8080),
+  LOG_LEVEL: Joi.string().valid('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent').default('info'),
+  DB_PATH: Joi.string()
+    .trim()
+    .min(1)
+    .when('APP_ENV', {
+      is: 'prod',
+      then: Joi.required().messages({ 'any.required': '{{#label}} must be set explicitly when APP_ENV=prod' }),
+      otherwise: Joi.optional().default('./data/items.json'),
+    }),
+  // joi does not run defaults through `custom`, so they are given already parsed (ms, bytes).
+  SHUTDOWN_TIMEOUT: duration.default(10_000),
+  SHUTDOWN_DRAIN_DELAY: duration.default(5_000),
+  BODY_LIMIT: byteSize.default(64 * 1024),
+  API_KEYS: Joi.string()
+    .custom((value: string, helpers) => {
+      const keys = value
+        .split(',')
+        .map((key) => key.trim())
+        .filter((key) => key !== '');
+      if (keys.length === 0 || !keys.every((key) => API_KEY.test(key))) return helpers.error('keys.invalid');
+      return keys;
+    })
+    .messages({
+      'keys.invalid': '{{#label}} must be a comma-separated list of keys, each 16-256 characters of [A-Za-z0-9._~+/=-]',
+    }),
+  AUTH_READS: Joi.boolean().default(false),
+  AUTH_DISABLED: Joi.boolean().default(false),
+})
+  .unknown(true)
+  .custom((env: Record<string, unknown>, helpers) => {
+    if (env.API_KEYS !== undefined && env.AUTH_DISABLED === true) return helpers.error('auth.conflict');
+    if (env.APP_ENV === 'prod' && env.API_KEYS === undefined && env.AUTH_DISABLED !== true)
+      return helpers.error('auth.required');
+    return env;
+  })
+  .messages({
+    'auth.conflict': 'API_KEYS and AUTH_DISABLED=true are both set: choose one',
+    'auth.required':
+      'API_KEYS (or API_KEYS_FILE) must be set when APP_ENV=prod; set AUTH_DISABLED=true to run without authentication on purpose',
+  });

@@ -1,0 +1,26 @@
+import type { Item } from './item.js';
+
+/**
+ * The entity tag of an item's current state. The version alone would repeat when an id is deleted and
+ * created again, so the update time is part of it.
+ */
+export function itemEtag(item: Item): string {
+  return `"${item.version}.${Date.parse(item.updated_at).toString(36)}"`;
+}
+
+/** A parsed If-Match header: `*` or a list of strong entity tags. */
+export type IfMatch = '*' | readonly string[];
+
+/** Parses If-Match (RFC 9110 §13.1.1); undefined when absent. Weak tags never match. */
+export function parseIfMatch(header: string | undefined): IfMatch | undefined {
+  if (header === undefined) return undefined;
+  if (header.trim() === '*') return '*';
+  return header
+    .split(',')
+    .map((tag) => tag.trim())
+    .filter((tag) => tag.startsWith('"'));
+}
+
+export function ifMatchAccepts(condition: IfMatch, item: Item): boolean {
+  return condition === '*' || condition.includes(itemEtag(item));
+}

@@ -1,0 +1,18 @@
+import { Module } from '@nestjs/common';
+import { ApiKeyGuard } from '../auth/api-key.guard.js';
+import { JsonFileItemsRepository } from './json-file/json-file-items.repository.js';
+import { ItemsController } from './items.controller.js';
+import { ITEMS_REPOSITORY } from './items.repository.js';
+import { ItemsService } from './items.service.js';
+
+@Module({
+  controllers: [ItemsController],
+  providers: [
+    ItemsService,
+    ApiKeyGuard,
+    JsonFileItemsRepository,
+    { provide: ITEMS_REPOSITORY, useExisting: JsonFileItemsRepository },
+  ],
+  exports: [JsonFileItemsRepository],
+})
+export class ItemsModule {}

@@ -1,0 +1,20 @@
+import type { Item, ItemPosition } from './item.js';
+
+/** Injection token of the `ItemsRepository` implementation. */
+export const ITEMS_REPOSITORY = Symbol('ItemsRepository');
+
+/**
+ * The port between the items service and storage. Writes are conditional so that a check and its
+ * write are one atomic step, whatever the implementation; a write resolves only once it is durable.
+ */
+export interface ItemsRepository {
+  findById(id: string): Promise<Item | undefined>;
+  /** Up to `limit` items after `after` in (created_at, id) order, and whether more follow. */
+  list(limit: number, after?: ItemPosition): Promise<{ items: Item[]; hasMore: boolean }>;
+  /** Throws ItemAlreadyExistsError when the id is taken. */
+  insert(item: Item): Promise<void>;
+  /** Replaces the item if its stored version is `expectedVersion`; else ItemVersionMismatchError. */
+  replace(item: Item, expectedVersion: number): Promise<void>;
+  /** Deletes the item, if given only when its stored version is `expectedVersion`. */
+  remove(id: string, expectedVersion?: number): Promise<void>;
+}

@@ -1,0 +1,94 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { ISO_TIMESTAMP_PATTERN, ITEM_ID_PATTERN, type Item, type ItemPosition } from './item.js';
+import { type IfMatch, ifMatchAccepts } from './item-etag.js';
+import { InvalidCursorError, ItemNotFoundError, ItemVersionMismatchError } from './items.errors.js';
+import { ITEMS_REPOSITORY, type ItemsRepository } from './items.repository.js';
+
+export interface ItemsPage {
+  items: Item[];
+  /** Pass back as `cursor` for the next page; null on the last page. */
+  next_cursor: string | null;
+}
+
+/** Concurrent updates without If-Match retry this often before giving up with a conflict. */
+const MAX_UPDATE_ATTEMPTS = 5;
+
+@Injectable()
+export class ItemsService {
+  constructor(@Inject(ITEMS_REPOSITORY) private readonly repository: ItemsRepository) {}
+
+  async create(input: { id?: string; name: string }): Promise<Item> {
+    const now = new Date().toISOString();
+    const item: Item = { id: input.id ?? randomUUID(), name: input.name, created_at: now, updated_at: now, version: 1 };
+    await this.repository.insert(item);
+    return item;
+  }
+
+  async get(id: string): Promise<Item> {
+    const item = await this.repository.findById(id);
+    if (!item) throw new ItemNotFoundError(id);
+    return item;
+  }
+
+  async list(limit: number, cursor?: string): Promise<ItemsPage> {
+    const after = cursor === undefined ? undefined : decodeCursor(cursor);
+    const page = await this.repository.list(limit, after);
+    const last = page.items.at(-1);
+    return { items: page.items, next_cursor: page.hasMore && last ? encodeCursor(last) : null };
+  }
+
+  /** Renames an item. Without If-Match the change applies to whatever version is current. */
+  async update(id: string, change: { name: string }, ifMatch?: IfMatch): Promise<Item> {
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.get(id);
+      if (ifMatch !== undefined && !ifMatchAccepts(ifMatch, current)) throw new ItemVersionMismatchError(id);
+      const updatedAt = new Date().toISOString();
+      const next: Item = {
+        ...current,
+        name: change.name,
+        // Keeps updated_at monotonic even if the wall clock steps back.
+        updated_at: updatedAt > current.updated_at ? updatedAt : current.updated_at,
+        version: current.version + 1,
+      };
+      try {
+        await this.repository.replace(next, current.version);
+        return next;
+      } catch (err) {
+        const lostRace = err instanceof ItemVersionMismatchError && ifMatch === undefined;
+        if (!lostRace || attempt >= MAX_UPDATE_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  async remove(id: string, ifMatch?: IfMatch): Promise<void> {
+    if (ifMatch === undefined) return this.repository.remove(id);
+    const current = await this.get(id);
+    if (!ifMatchAccepts(ifMatch, current)) throw new ItemVersionMismatchError(id);
+    await this.repository.remove(id, current.version);
+  }
+}
+
+function encodeCursor(position: ItemPosition): string {
+  return Buffer.from(JSON.stringify([position.created_at, position.id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): ItemPosition {
+  try {
+    const decoded: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(decoded) && decoded.length === 2) {
+      const [createdAt, id] = decoded as unknown[];
+      if (
+        typeof createdAt === 'string' &&
+        typeof id === 'string' &&
+        ISO_TIMESTAMP_PATTERN.test(createdAt) &&
+        ITEM_ID_PATTERN.test(id)
+      ) {
+        return { created_at: createdAt, id };
+      }
+    }
+  } catch {
+    // Falls through: any undecodable cursor is the client's error.
+  }
+  throw new InvalidCursorError();
+}

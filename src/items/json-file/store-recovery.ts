@@ -1,0 +1,202 @@
+import { readFile } from 'node:fs/promises';
+import type { Item } from '../item.js';
+import { ItemIndex } from './item-index.js';
+import { describeFsError, StoreCorruptError, type StoreFiles } from './store-files.js';
+import { itemProblem, type JournalEntry, journalEntryProblem, SNAPSHOT_FORMAT } from './store-format.js';
+
+/** What start-up found on disk, after replaying the journal. */
+export interface RecoveredStore {
+  index: ItemIndex;
+  /** The sequence number of the last change applied. */
+  seq: number;
+  snapshotBytes: number;
+  journalExists: boolean;
+  /** Bytes of the journal up to its last whole line. */
+  journalBytes: number;
+  /** The journal ends in a torn line (a crash during an append) past `journalBytes`. */
+  tornTail: boolean;
+  oldJournalExists: boolean;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Loads the snapshot and replays the journal(s) after it. Reads only: it never changes a file. Any
+ * damage other than a torn last journal line throws a StoreCorruptError naming file and line.
+ */
+export async function recoverStore(files: StoreFiles): Promise<RecoveredStore> {
+  const snapshotText = await readOptional(files.snapshot);
+  const { items, seq: snapshotSeq } =
+    snapshotText === undefined ? { items: [], seq: 0 } : parseSnapshot(files.snapshot, snapshotText);
+  const index = ItemIndex.from(items);
+  const replay = { index, seq: snapshotSeq, snapshotSeq };
+
+  const oldJournal = await readOptional(files.oldJournal);
+  if (oldJournal !== undefined) replayJournal(files.oldJournal, oldJournal, replay, false);
+  const journal = await readOptional(files.journal);
+  const journalBytes = journal === undefined ? 0 : replayJournal(files.journal, journal, replay, true);
+
+  return {
+    index,
+    seq: replay.seq,
+    snapshotBytes: snapshotText?.length ?? 0,
+    journalExists: journal !== undefined,
+    journalBytes,
+    tornTail: journal !== undefined && journalBytes < journal.length,
+    oldJournalExists: oldJournal !== undefined,
+  };
+}
+
+async function readOptional(file: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new StoreCorruptError(file, `cannot be read: ${describeFsError(err)}`);
+  }
+}
+
+function parseSnapshot(file: string, bytes: Buffer): { items: Item[]; seq: number } {
+  if (bytes.length === 0) throw new StoreCorruptError(file, 'is empty, but a snapshot always holds a JSON object');
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    throw new StoreCorruptError(file, 'is not valid UTF-8 text', lineOfByte(bytes, firstInvalidUtf8(bytes)));
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    const { line, reason } = describeJsonError(text, err);
+    throw new StoreCorruptError(file, reason, line);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new StoreCorruptError(file, 'is JSON, but not a snapshot object');
+  const snapshot = parsed as Record<string, unknown>;
+  if (snapshot.format !== SNAPSHOT_FORMAT)
+    throw new StoreCorruptError(file, `is not a snapshot of this service (format is not "${SNAPSHOT_FORMAT}")`);
+  if (!Number.isSafeInteger(snapshot.seq) || (snapshot.seq as number) < 0)
+    throw new StoreCorruptError(file, 'has no valid "seq"');
+  if (!Array.isArray(snapshot.items)) throw new StoreCorruptError(file, 'has no "items" array');
+
+  // Written one item per line after a header line; a hand-formatted file gets item numbers instead.
+  const canonical = text.split('\n', snapshot.items.length + 4).length === snapshot.items.length + 3;
+  const where = (i: number) =>
+    canonical ? { line: i + 2, label: '' } : { line: undefined, label: `item #${i + 1}: ` };
+  const seen = new Set<string>();
+  const items = snapshot.items as unknown[];
+  for (let i = 0; i < items.length; i++) {
+    const problem = itemProblem(items[i]);
+    const { line, label } = where(i);
+    if (problem !== undefined) throw new StoreCorruptError(file, label + problem, line);
+    const id = (items[i] as Item).id;
+    if (seen.has(id)) throw new StoreCorruptError(file, `${label}duplicate id ${JSON.stringify(id)}`, line);
+    seen.add(id);
+  }
+  return { items: items as Item[], seq: snapshot.seq as number };
+}
+
+interface Replay {
+  index: ItemIndex;
+  seq: number;
+  snapshotSeq: number;
+}
+
+/**
+ * Applies the journal's entries after the snapshot's sequence number. Returns the byte length of its
+ * whole lines. A last line with no newline is a torn append, allowed only where `mayBeTorn`.
+ */
+function replayJournal(file: string, bytes: Buffer, replay: Replay, mayBeTorn: boolean): number {
+  let start = 0;
+  let line = 0;
+  while (start < bytes.length) {
+    line++;
+    const end = bytes.indexOf(0x0a, start);
+    if (end === -1) {
+      if (mayBeTorn) return start;
+      throw new StoreCorruptError(file, 'ends in an incomplete line', line);
+    }
+    const entry = parseEntry(file, bytes.subarray(start, end), line);
+    const expected = replay.seq + 1;
+    if (replay.seq === replay.snapshotSeq && entry.seq <= replay.snapshotSeq) {
+      // Already in the snapshot: a compaction renamed it but had not yet removed the old journal.
+    } else if (entry.seq !== expected) {
+      throw new StoreCorruptError(
+        file,
+        `sequence number ${entry.seq} follows ${replay.seq}: changes are missing`,
+        line,
+      );
+    } else {
+      apply(file, entry, replay.index, line);
+      replay.seq = entry.seq;
+    }
+    start = end + 1;
+  }
+  return start;
+}
+
+function parseEntry(file: string, bytes: Buffer, line: number): JournalEntry {
+  let value: unknown;
+  try {
+    value = JSON.parse(utf8.decode(bytes));
+  } catch {
+    throw new StoreCorruptError(file, 'is not a valid JSON line', line);
+  }
+  const problem = journalEntryProblem(value);
+  if (problem !== undefined) throw new StoreCorruptError(file, problem, line);
+  return value as JournalEntry;
+}
+
+function apply(file: string, entry: JournalEntry, index: ItemIndex, line: number): void {
+  if (entry.op === 'put') {
+    const current = index.get(entry.item.id);
+    if (current && current.created_at !== entry.item.created_at)
+      throw new StoreCorruptError(file, `changes the created_at of item ${JSON.stringify(entry.item.id)}`, line);
+    index.put(entry.item);
+  } else if (!index.delete(entry.id)) {
+    throw new StoreCorruptError(file, `deletes item ${JSON.stringify(entry.id)}, which does not exist`, line);
+  }
+}
+
+/** Turns JSON.parse's error into a line number and a reason that quotes none of the file's content. */
+function describeJsonError(text: string, err: unknown): { line?: number; reason: string } {
+  const message = err instanceof Error ? err.message : '';
+  const position = /position (\d+)/.exec(message);
+  if (position) {
+    const offset = Number(position[1]);
+    return { line: lineOfOffset(text, offset), reason: 'is not valid JSON' };
+  }
+  if (/end of JSON input|Unterminated/i.test(message)) {
+    return { line: lineOfOffset(text, text.length), reason: 'is not valid JSON: it ends too early (truncated?)' };
+  }
+  return { reason: 'is not valid JSON' };
+}
+
+function lineOfOffset(text: string, offset: number): number {
+  let line = 1;
+  for (let i = text.indexOf('\n'); i !== -1 && i < offset; i = text.indexOf('\n', i + 1)) line++;
+  return line;
+}
+
+function lineOfByte(bytes: Buffer, offset: number): number {
+  let line = 1;
+  for (let i = bytes.indexOf(0x0a); i !== -1 && i < offset; i = bytes.indexOf(0x0a, i + 1)) line++;
+  return line;
+}
+
+function firstInvalidUtf8(bytes: Buffer): number {
+  let low = 0;
+  let high = bytes.length;
+  // The longest valid prefix, by bisection: decoding is all-or-nothing.
+  while (low < high) {
+    const mid = (low + high + 1) >>> 1;
+    try {
+      new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, mid), { stream: true });
+      low = mid;
+    } catch {
+      high = mid - 1;
+    }
+  }
+  return low;
+}

@@ -1,10 +1,11 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module.js';
 import { registerJsonBodyParser } from './common/json-body.parser.js';
-import { ProblemDetailsFilter } from './common/problem-details.filter.js';
+import { ProblemDetailsFilter, problemFor, sendProblem } from './common/problem-details.filter.js';
 import { createValidationPipe } from './common/validation.pipe.js';
 import { type AppConfig, loadConfig } from './config/app-config.js';
 import { requestIdFor } from './observability/request-id.js';
@@ -31,6 +32,9 @@ export async function createApp(options: CreateAppOptions = {}): Promise<Created
     genReqId: requestIdFor,
     requestIdHeader: false,
     logger: false,
+    // Errors Fastify raises before routing (a bad URL, an over-long segment) bypass Nest's filters.
+    frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) =>
+      sendProblem(reply, problemFor(error, request)),
   });
   const fastify = adapter.getInstance();
   registerJsonBodyParser(fastify, config.http.bodyLimitBytes);

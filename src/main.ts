@@ -10,7 +10,8 @@ async function main(): Promise<void> {
     version: string;
   };
   const { app, config } = await createApp({ env: process.env, version });
-  app.enableShutdownHooks();
+  // process.exit(0) after the hooks, not a re-raised signal: a drained shutdown is a success.
+  app.enableShutdownHooks(['SIGTERM', 'SIGINT'], { useProcessExit: true });
   await app.listen({ host: config.http.host, port: config.http.port });
   const address = app.getHttpServer().address();
   app.get(Logger).log({

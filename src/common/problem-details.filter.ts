@@ -25,6 +25,8 @@ const FRAMEWORK_ERRORS: Record<string, { code: string; detail: string }> = {
     detail: 'The Content-Length header does not match the body.',
   },
   FST_ERR_CTP_INVALID_JSON_BODY: { code: 'MALFORMED_BODY', detail: 'The request body is not valid JSON.' },
+  FST_ERR_BAD_URL: { code: 'MALFORMED_URL', detail: 'The URL is not valid.' },
+  FST_ERR_MAX_PARAM_LENGTH: { code: 'URI_TOO_LONG', detail: 'A path segment is too long.' },
 };
 
 const HTTP_ERRORS: Record<number, { code: string; detail: string }> = {
@@ -61,57 +63,66 @@ export class ProblemDetailsFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
     const request = http.getRequest<FastifyRequest>();
-    const reply = http.getResponse<FastifyReply>();
-    const problem = this.toProblem(exception, request);
+    const problem = problemFor(exception, request);
     if (problem.status >= 500 && !(exception instanceof DomainError)) {
       this.logger.error({ err: exception, request_id: request.id }, 'unhandled error');
     }
-    if (problem.status === 503) void reply.header('retry-after', '1');
-    if (problem.status === 401) void reply.header('www-authenticate', 'Bearer realm="items-service"');
-    void reply.status(problem.status).header('content-type', 'application/problem+json').send(problem);
+    sendProblem(http.getResponse<FastifyReply>(), problem);
   }
+}
 
-  private toProblem(exception: unknown, request: FastifyRequest): ProblemDetails {
-    if (exception instanceof DomainError) {
-      const status = STATUS_BY_KIND[exception.kind];
-      return this.problem(request, status, exception.code, exception.message, exception.errors);
-    }
-    if (exception instanceof HttpException) {
-      const status = exception.getStatus();
-      const known = HTTP_ERRORS[status];
-      if (known) return this.problem(request, status, known.code, known.detail);
-      return this.problem(request, status, codeForStatus(status), STATUS_CODES[status] ?? 'Error');
-    }
-    const clientError = asFrameworkClientError(exception);
-    if (clientError) {
-      const known = FRAMEWORK_ERRORS[clientError.code ?? ''];
-      const status = clientError.statusCode;
-      if (known) return this.problem(request, status, known.code, known.detail);
-      return this.problem(request, status, codeForStatus(status), STATUS_CODES[status] ?? 'Bad request');
-    }
-    return this.problem(request, 500, 'INTERNAL_ERROR', 'An unexpected error occurred; quote the request id.');
-  }
+/** Writes a problem response, with the headers its status calls for. */
+export function sendProblem(reply: FastifyReply, problem: ProblemDetails): void {
+  if (problem.status === 503) void reply.header('retry-after', '1');
+  if (problem.status === 401) void reply.header('www-authenticate', 'Bearer realm="items-service"');
+  void reply
+    .status(problem.status)
+    .header('x-request-id', problem.request_id)
+    .header('content-type', 'application/problem+json')
+    .send(problem);
+}
 
-  private problem(
-    request: FastifyRequest,
-    status: number,
-    code: string,
-    detail: string,
-    errors?: readonly FieldError[],
-  ): ProblemDetails {
-    const path = (request.url ?? '/').split('?', 1)[0]!;
-    const problem: ProblemDetails = {
-      type: PROBLEM_TYPE_PREFIX + code.toLowerCase().replaceAll('_', '-'),
-      title: STATUS_CODES[status] ?? 'Error',
-      status,
-      detail,
-      instance: path.length > MAX_INSTANCE_LENGTH ? `${path.slice(0, MAX_INSTANCE_LENGTH)}...` : path,
-      code,
-      request_id: request.id,
-    };
-    if (errors && errors.length > 0) problem.errors = errors;
-    return problem;
+/** Maps any thrown value to the problem the client sees. */
+export function problemFor(exception: unknown, request: FastifyRequest): ProblemDetails {
+  if (exception instanceof DomainError) {
+    const status = STATUS_BY_KIND[exception.kind];
+    return buildProblem(request, status, exception.code, exception.message, exception.errors);
   }
+  if (exception instanceof HttpException) {
+    const status = exception.getStatus();
+    const known = HTTP_ERRORS[status];
+    if (known) return buildProblem(request, status, known.code, known.detail);
+    return buildProblem(request, status, codeForStatus(status), STATUS_CODES[status] ?? 'Error');
+  }
+  const clientError = asFrameworkClientError(exception);
+  if (clientError) {
+    const known = FRAMEWORK_ERRORS[clientError.code ?? ''];
+    const status = clientError.statusCode;
+    if (known) return buildProblem(request, status, known.code, known.detail);
+    return buildProblem(request, status, codeForStatus(status), STATUS_CODES[status] ?? 'Bad request');
+  }
+  return buildProblem(request, 500, 'INTERNAL_ERROR', 'An unexpected error occurred; quote the request id.');
+}
+
+function buildProblem(
+  request: FastifyRequest,
+  status: number,
+  code: string,
+  detail: string,
+  errors?: readonly FieldError[],
+): ProblemDetails {
+  const path = (request.url ?? '/').split('?', 1)[0]!;
+  const problem: ProblemDetails = {
+    type: PROBLEM_TYPE_PREFIX + code.toLowerCase().replaceAll('_', '-'),
+    title: STATUS_CODES[status] ?? 'Error',
+    status,
+    detail,
+    instance: path.length > MAX_INSTANCE_LENGTH ? `${path.slice(0, MAX_INSTANCE_LENGTH)}...` : path,
+    code,
+    request_id: request.id,
+  };
+  if (errors && errors.length > 0) problem.errors = errors;
+  return problem;
 }
 
 function codeForStatus(status: number): string {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ValidationErrorItem } from 'joi';
-import { envSchema, SECRET_VARIABLES } from './env.schema.js';
+import { crossVariableProblems, envSchema, SECRET_VARIABLES } from './env.schema.js';
 
 export type AppEnv = 'dev' | 'staging' | 'prod';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -39,9 +39,10 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
     errors: { wrap: { label: false } },
   });
   for (const detail of result.error?.details ?? []) problems.push(describe(detail));
+  const v = result.value as Record<string, unknown>;
+  problems.push(...crossVariableProblems(v));
   if (problems.length > 0) throw new ConfigError(problems);
 
-  const v = result.value as Record<string, unknown>;
   return {
     app: { env: v.APP_ENV as AppEnv, version },
     http: { host: v.HOST as string, port: v.PORT as number, bodyLimitBytes: v.BODY_LIMIT as number },

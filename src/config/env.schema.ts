@@ -46,16 +46,17 @@ export const envSchema = Joi.object({
     }),
   AUTH_READS: Joi.boolean().default(false),
   AUTH_DISABLED: Joi.boolean().default(false),
-})
-  .unknown(true)
-  .custom((env: Record<string, unknown>, helpers) => {
-    if (env.API_KEYS !== undefined && env.AUTH_DISABLED === true) return helpers.error('auth.conflict');
-    if (env.APP_ENV === 'prod' && env.API_KEYS === undefined && env.AUTH_DISABLED !== true)
-      return helpers.error('auth.required');
-    return env;
-  })
-  .messages({
-    'auth.conflict': 'API_KEYS and AUTH_DISABLED=true are both set: choose one',
-    'auth.required':
+}).unknown(true);
+
+/** Rules across variables; checked on what the schema could parse, so they are reported with the rest. */
+export function crossVariableProblems(env: Record<string, unknown>): string[] {
+  const problems: string[] = [];
+  const authDisabled = env.AUTH_DISABLED === true;
+  if (env.API_KEYS !== undefined && authDisabled)
+    problems.push('API_KEYS and AUTH_DISABLED=true are both set: choose one');
+  if (env.APP_ENV === 'prod' && env.API_KEYS === undefined && !authDisabled)
+    problems.push(
       'API_KEYS (or API_KEYS_FILE) must be set when APP_ENV=prod; set AUTH_DISABLED=true to run without authentication on purpose',
-  });
+    );
+  return problems;
+}

@@ -1,0 +1,159 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { ConfigError, loadConfig } from './app-config.js';
+
+const KEY = 'k'.repeat(16) + '-first-key';
+const OTHER_KEY = 'o'.repeat(16) + '-other-key';
+
+function problemsOf(env: Record<string, string>): readonly string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
+    return err.problems;
+  }
+  assert.fail('expected the configuration to be refused');
+}
+
+describe('loadConfig', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'config-spec-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('when nothing is set, then every setting has its safe default', () => {
+    const config = loadConfig({});
+    assert.equal(config.app.env, 'dev');
+    assert.equal(config.http.host, '0.0.0.0');
+    assert.equal(config.http.port, 8080);
+    assert.equal(config.http.bodyLimitBytes, 64 * 1024);
+    assert.equal(config.log.level, 'info');
+    assert.equal(config.store.path, path.resolve('data/items.json'));
+    assert.equal(config.shutdown.timeoutMs, 10_000);
+    assert.equal(config.shutdown.drainDelayMs, 5_000);
+    assert.deepEqual(config.auth.apiKeys, []);
+  });
+
+  it('when values are set, then they are parsed and typed', () => {
+    const config = loadConfig({
+      APP_ENV: 'staging',
+      HOST: '127.0.0.1',
+      PORT: '9000',
+      LOG_LEVEL: 'debug',
+      DB_PATH: '/tmp/x/items.json',
+      SHUTDOWN_TIMEOUT: '1m30s',
+      SHUTDOWN_DRAIN_DELAY: '500ms',
+      BODY_LIMIT: '1mb',
+      API_KEYS: `${KEY}, ${OTHER_KEY}`,
+      AUTH_READS: 'true',
+    });
+    assert.equal(config.app.env, 'staging');
+    assert.equal(config.http.port, 9000);
+    assert.equal(config.http.bodyLimitBytes, 1024 * 1024);
+    assert.equal(config.store.path, '/tmp/x/items.json');
+    assert.equal(config.shutdown.timeoutMs, 90_000);
+    assert.equal(config.shutdown.drainDelayMs, 500);
+    assert.deepEqual(config.auth.apiKeys, [KEY, OTHER_KEY]);
+    assert.equal(config.auth.protectReads, true);
+  });
+
+  it('when a duration is plain seconds, then it is read as seconds', () => {
+    assert.equal(loadConfig({ SHUTDOWN_TIMEOUT: '30' }).shutdown.timeoutMs, 30_000);
+  });
+
+  it('when a variable is set to the empty string, then its default applies', () => {
+    assert.equal(loadConfig({ PORT: '', LOG_LEVEL: '' }).http.port, 8080);
+  });
+
+  const invalid: Array<[string, Record<string, string>]> = [
+    ['APP_ENV', { APP_ENV: 'production' }],
+    ['HOST', { HOST: 'not a host!' }],
+    ['PORT', { PORT: '70000' }],
+    ['PORT', { PORT: 'http' }],
+    ['LOG_LEVEL', { LOG_LEVEL: 'verbose' }],
+    ['SHUTDOWN_TIMEOUT', { SHUTDOWN_TIMEOUT: 'soon' }],
+    ['SHUTDOWN_DRAIN_DELAY', { SHUTDOWN_DRAIN_DELAY: '-1s' }],
+    ['BODY_LIMIT', { BODY_LIMIT: 'huge' }],
+    ['AUTH_READS', { AUTH_READS: 'maybe' }],
+    ['API_KEYS', { API_KEYS: 'short' }],
+  ];
+  for (const [variable, env] of invalid) {
+    it(`when ${variable}=${Object.values(env)[0]}, then start-up is refused naming ${variable}`, () => {
+      const problems = problemsOf(env);
+      assert.equal(problems.length, 1);
+      assert.match(problems[0]!, new RegExp(`^${variable}\\b`));
+    });
+  }
+
+  it('when several variables are wrong, then every problem is listed in one message', () => {
+    let error: unknown;
+    try {
+      loadConfig({ PORT: 'x', LOG_LEVEL: 'loud', SHUTDOWN_TIMEOUT: 'never', APP_ENV: 'qa' });
+    } catch (err) {
+      error = err;
+    }
+    assert.ok(error instanceof ConfigError);
+    assert.equal(error.problems.length, 4);
+    for (const variable of ['PORT', 'LOG_LEVEL', 'SHUTDOWN_TIMEOUT', 'APP_ENV']) {
+      assert.match(error.message, new RegExp(`- ${variable}\\b`));
+    }
+  });
+
+  it('when APP_ENV=prod and DB_PATH is not set, then start-up is refused naming DB_PATH', () => {
+    const problems = problemsOf({ APP_ENV: 'prod', API_KEYS: KEY });
+    assert.deepEqual(problems, ['DB_PATH must be set explicitly when APP_ENV=prod']);
+  });
+
+  it('when APP_ENV=prod without API_KEYS or AUTH_DISABLED, then start-up is refused naming API_KEYS', () => {
+    const problems = problemsOf({ APP_ENV: 'prod', DB_PATH: '/data/items.json' });
+    assert.equal(problems.length, 1);
+    assert.match(problems[0]!, /^API_KEYS .*AUTH_DISABLED=true/);
+  });
+
+  it('when APP_ENV=prod with AUTH_DISABLED=true, then it starts without keys', () => {
+    const config = loadConfig({ APP_ENV: 'prod', DB_PATH: '/data/items.json', AUTH_DISABLED: 'true' });
+    assert.deepEqual(config.auth.apiKeys, []);
+  });
+
+  it('when API_KEYS_FILE names a file, then the keys come from it without its trailing newline', () => {
+    const file = path.join(dir, 'keys');
+    writeFileSync(file, `${KEY},${OTHER_KEY}\n`);
+    assert.deepEqual(loadConfig({ API_KEYS_FILE: file }).auth.apiKeys, [KEY, OTHER_KEY]);
+  });
+
+  it('when both API_KEYS and API_KEYS_FILE are set, then start-up is refused naming both', () => {
+    const file = path.join(dir, 'keys-both');
+    writeFileSync(file, KEY);
+    assert.deepEqual(problemsOf({ API_KEYS: KEY, API_KEYS_FILE: file }), [
+      'API_KEYS and API_KEYS_FILE are both set: use one',
+    ]);
+  });
+
+  it('when API_KEYS_FILE cannot be read, then start-up is refused naming API_KEYS_FILE', () => {
+    const problems = problemsOf({ API_KEYS_FILE: path.join(dir, 'missing') });
+    assert.equal(problems.length, 1);
+    assert.match(problems[0]!, /^API_KEYS_FILE cannot be read .*ENOENT/);
+  });
+
+  it('when a secret is invalid, then the message never contains its value', () => {
+    const canary = 'CANARY-secret-value-that-must-not-leak!';
+    const file = path.join(dir, 'bad-keys');
+    writeFileSync(file, `${canary}\n`);
+    for (const env of [{ API_KEYS: canary }, { API_KEYS_FILE: file }, { API_KEYS: canary, AUTH_DISABLED: 'true' }]) {
+      let message = '';
+      try {
+        loadConfig({ ...env, PORT: 'x' });
+      } catch (err) {
+        message = String(err instanceof Error ? err.message : err);
+      }
+      assert.match(message, /API_KEYS/);
+      assert.ok(!message.includes(canary), `secret leaked: ${message}`);
+      assert.ok(!message.includes('CANARY'), `part of the secret leaked: ${message}`);
+    }
+  });
+
+  it('when API_KEYS and AUTH_DISABLED=true are both set, then start-up is refused', () => {
+    assert.match(problemsOf({ API_KEYS: KEY, AUTH_DISABLED: 'true' })[0]!, /API_KEYS and AUTH_DISABLED/);
+  });
+});

@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import type { Item } from '../item.js';
+import { StoreCorruptError, StoreFiles } from './store-files.js';
+import { SNAPSHOT_FORMAT } from './store-format.js';
+import { recoverStore } from './store-recovery.js';
+
+const AT = '2026-01-01T00:00:00.000Z';
+const item = (id: string, version = 1): Item => ({ id, name: id, created_at: AT, updated_at: AT, version });
+const put = (seq: number, it: Item) => JSON.stringify({ seq, op: 'put', item: it });
+const del = (seq: number, id: string) => JSON.stringify({ seq, op: 'delete', id });
+const snapshot = (seq: number, items: Item[]) =>
+  `{"format":"${SNAPSHOT_FORMAT}","seq":${seq},"items":[\n${items.map((i) => JSON.stringify(i)).join(',\n')}\n]}\n`;
+
+describe('recoverStore', () => {
+  let dir: string;
+  let files: StoreFiles;
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'recovery-spec-'));
+    files = new StoreFiles(path.join(dir, 'items.json'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  async function refusal(): Promise<string> {
+    try {
+      await recoverStore(files);
+    } catch (err) {
+      assert.ok(err instanceof StoreCorruptError, String(err));
+      return err.message;
+    }
+    assert.fail('expected start-up to be refused');
+  }
+
+  it('when no file exists, then the store is empty', async () => {
+    const recovered = await recoverStore(files);
+    assert.equal(recovered.index.size, 0);
+    assert.equal(recovered.seq, 0);
+    assert.equal(recovered.journalExists, false);
+  });
+
+  it('when snapshot and journal exist, then entries after the snapshot are replayed', async () => {
+    writeFileSync(files.snapshot, snapshot(2, [item('a'), item('b')]));
+    writeFileSync(files.journal, [put(1, item('a')), put(3, item('c')), del(4, 'a')].join('\n') + '\n');
+    const recovered = await recoverStore(files);
+    assert.deepEqual(
+      recovered.index.values().map((i) => i.id),
+      ['b', 'c'],
+    );
+    assert.equal(recovered.seq, 4);
+    assert.equal(recovered.tornTail, false);
+  });
+
+  it('when the last journal line is torn, then it is dropped and the valid length reported', async () => {
+    const whole = put(1, item('a')) + '\n';
+    writeFileSync(files.journal, whole + put(2, item('b')).slice(0, 20));
+    const recovered = await recoverStore(files);
+    assert.equal(recovered.index.size, 1);
+    assert.equal(recovered.tornTail, true);
+    assert.equal(recovered.journalBytes, Buffer.byteLength(whole));
+  });
+
+  const corrupt: Array<[string, () => void, RegExp]> = [
+    ['an empty snapshot', () => writeFileSync(files.snapshot, ''), /items\.json: is empty/],
+    [
+      'a truncated snapshot',
+      () => writeFileSync(files.snapshot, snapshot(1, [item('a'), item('b')]).slice(0, 90)),
+      /items\.json line \d+: is not valid JSON/,
+    ],
+    [
+      'garbage bytes',
+      () => writeFileSync(files.snapshot, Buffer.from([0xff, 0xfe, 0x00, 0x41])),
+      /items\.json line 1: is not valid UTF-8/,
+    ],
+    ['a JSON array', () => writeFileSync(files.snapshot, '[]'), /not a snapshot object/],
+    ['a foreign format', () => writeFileSync(files.snapshot, '{"items":[]}'), /is not a snapshot of this service/],
+    [
+      'a bad seq',
+      () => writeFileSync(files.snapshot, `{"format":"${SNAPSHOT_FORMAT}","seq":-1,"items":[]}`),
+      /no valid "seq"/,
+    ],
+    [
+      'items not an array',
+      () => writeFileSync(files.snapshot, `{"format":"${SNAPSHOT_FORMAT}","seq":0,"items":{}}`),
+      /no "items" array/,
+    ],
+    [
+      'an item with a bad id',
+      () => writeFileSync(files.snapshot, snapshot(0, [item('a'), { ...item('b'), id: 'has space' }])),
+      /items\.json line 3: an item has a missing or invalid id/,
+    ],
+    [
+      'an item with an extra field',
+      () => writeFileSync(files.snapshot, snapshot(0, [{ ...item('a'), extra: 1 } as Item])),
+      /line 2: an item has an unexpected field "extra"/,
+    ],
+    [
+      'duplicate ids',
+      () => writeFileSync(files.snapshot, snapshot(0, [item('a'), item('a')])),
+      /line 3: duplicate id "a"/,
+    ],
+    [
+      'a corrupt journal line in the middle',
+      () => writeFileSync(files.journal, `${put(1, item('a'))}\n{garbage\n${put(3, item('c'))}\n`),
+      /items\.json\.journal line 2: is not a valid JSON line/,
+    ],
+    [
+      'a journal gap',
+      () => writeFileSync(files.journal, `${put(1, item('a'))}\n${put(3, item('c'))}\n`),
+      /journal line 2: sequence number 3 follows 1/,
+    ],
+    [
+      'a journal that starts after a missing snapshot',
+      () => writeFileSync(files.journal, `${put(5, item('a'))}\n`),
+      /journal line 1: sequence number 5 follows 0/,
+    ],
+    [
+      'a delete of an unknown item',
+      () => writeFileSync(files.journal, `${del(1, 'ghost')}\n`),
+      /journal line 1: deletes item "ghost"/,
+    ],
+    [
+      'an unknown op',
+      () => writeFileSync(files.journal, `{"seq":1,"op":"drop"}\n`),
+      /journal line 1: the entry has no valid "op"/,
+    ],
+    ['a snapshot that is a directory', () => mkdirSync(files.snapshot), /items\.json: cannot be read: is a directory/],
+    [
+      'an old journal with a torn end',
+      () => writeFileSync(files.oldJournal, put(1, item('a')).slice(0, 10)),
+      /journal\.old line 1: ends in an incomplete line/,
+    ],
+  ];
+  for (const [name, arrange, expected] of corrupt) {
+    it(`when the files hold ${name}, then start-up is refused with file and reason`, async () => {
+      arrange();
+      assert.match(await refusal(), expected);
+    });
+  }
+});

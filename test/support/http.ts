@@ -1,0 +1,87 @@
+import net from 'node:net';
+
+export interface RawResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/**
+ * Sends bytes exactly as given (malformed requests that fetch refuses to send) and reads one
+ * response. The request should carry `Connection: close`.
+ */
+export function rawRequest(url: string, request: Buffer | string, timeoutMs = 10_000): Promise<RawResponse> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(port), hostname);
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => socket.destroy(new Error('raw request timed out')), timeoutMs);
+    socket.on('data', (chunk) => chunks.push(chunk));
+    socket.on('error', (err) => {
+      clearTimeout(timer);
+      // A server may close right after answering; keep what arrived.
+      if (chunks.length > 0) resolve(parseResponse(Buffer.concat(chunks)));
+      else reject(err);
+    });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      if (chunks.length === 0) return reject(new Error('connection closed without a response'));
+      resolve(parseResponse(Buffer.concat(chunks)));
+    });
+    socket.end(request);
+  });
+}
+
+function parseResponse(bytes: Buffer): RawResponse {
+  const text = bytes.toString('utf8');
+  const headerEnd = text.indexOf('\r\n\r\n');
+  const [statusLine, ...headerLines] = text.slice(0, headerEnd).split('\r\n');
+  const headers: Record<string, string> = {};
+  for (const line of headerLines) {
+    const colon = line.indexOf(':');
+    headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  return { status: Number(statusLine!.split(' ')[1]), headers, body: text.slice(headerEnd + 4) };
+}
+
+/** JSON request through fetch. */
+export async function jsonRequest(
+  url: string,
+  method: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Headers; body: any }> {
+  const response = await fetch(url, {
+    method,
+    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, body: text === '' ? undefined : JSON.parse(text) };
+}
+
+/** Checks the RFC 9457 shape this API promises for every error. */
+export function assertProblem(
+  response: { status: number; headers: Headers | Record<string, string>; body: any },
+  status: number,
+): void {
+  const contentType =
+    response.headers instanceof Headers ? response.headers.get('content-type') : response.headers['content-type'];
+  if (!contentType?.startsWith('application/problem+json')) throw new Error(`not problem+json: ${contentType}`);
+  const problem = typeof response.body === 'string' ? JSON.parse(response.body) : response.body;
+  const expected = {
+    status,
+    title: 'string',
+    type: 'string',
+    detail: 'string',
+    instance: 'string',
+    code: 'string',
+    request_id: 'string',
+  };
+  if (response.status !== status || problem.status !== status)
+    throw new Error(`status ${response.status}/${problem.status}, expected ${status}`);
+  for (const [key, type] of Object.entries(expected)) {
+    if (key !== 'status' && typeof problem[key] !== type)
+      throw new Error(`problem.${key} is not a ${type}: ${JSON.stringify(problem)}`);
+  }
+}

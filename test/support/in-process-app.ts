@@ -1,0 +1,17 @@
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { createApp } from '../../src/app.factory.js';
+
+export interface RunningApp {
+  app: NestFastifyApplication;
+  url: string;
+  close: () => Promise<void>;
+}
+
+/** Starts the real app (as main.ts wires it) on 127.0.0.1, port 0, with the given environment. */
+export async function startApp(env: Record<string, string>): Promise<RunningApp> {
+  const { app } = await createApp({ env: { LOG_LEVEL: 'silent', SHUTDOWN_DRAIN_DELAY: '0', ...env } });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.getHttpServer().address();
+  if (address === null || typeof address !== 'object') throw new Error('no address');
+  return { app, url: `http://127.0.0.1:${address.port}`, close: () => app.close() };
+}

@@ -1,0 +1,85 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import path from 'node:path';
+
+export const PROJECT_ROOT = path.resolve(import.meta.dirname, '../../..');
+export const MAIN = path.join(PROJECT_ROOT, 'dist/main.js');
+
+export interface ServerProcess {
+  child: ChildProcess;
+  url: string;
+  stdout: () => string;
+  stderr: () => string;
+  /** Resolves with the exit code (or signal name) once the process has ended. */
+  exited: Promise<number | string>;
+  stop: (signal?: NodeJS.Signals) => Promise<number | string>;
+}
+
+export interface ExitedProcess {
+  code: number | string;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the built server (dist/main.js) as production does, with the same Node that runs the tests,
+ * and waits for its "listening" log line. PORT defaults to 0 and HOST to 127.0.0.1.
+ */
+export async function startServer(env: Record<string, string>, timeoutMs = 15_000): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [MAIN], {
+    env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', SHUTDOWN_DRAIN_DELAY: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
+  const exited = once(child, 'exit').then(([code, signal]) => (code ?? signal) as number | string);
+
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`server did not start in ${timeoutMs} ms:\n${out}\n${err}`)),
+      timeoutMs,
+    );
+    const check = () => {
+      const match = /"msg":"listening","address":"[^"]*:(\d+)"/.exec(out);
+      if (match) {
+        clearTimeout(timer);
+        child.stdout.off('data', check);
+        resolve(`http://127.0.0.1:${match[1]}`);
+      }
+    };
+    child.stdout.on('data', check);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited (${code}) before listening:\n${out}\n${err}`));
+    });
+  });
+  return {
+    child,
+    url,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** Runs the built server expecting it to exit by itself (bad config, bad files); kills it after the timeout. */
+export async function runServerToExit(env: Record<string, string>, timeoutMs = 10_000): Promise<ExitedProcess> {
+  const child = spawn(process.execPath, [MAIN], {
+    env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', SHUTDOWN_DRAIN_DELAY: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
+  clearTimeout(timer);
+  return { code: code ?? signal ?? 'unknown', stdout, stderr };
+}

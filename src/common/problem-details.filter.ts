@@ -65,7 +65,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const request = http.getRequest<FastifyRequest>();
     const problem = problemFor(exception, request);
     if (problem.status >= 500 && !(exception instanceof DomainError)) {
-      this.logger.error({ err: exception, request_id: request.id }, 'unhandled error');
+      this.logger.error({ msg: 'unhandled error', err: exception, request_id: request.id });
     }
     sendProblem(http.getResponse<FastifyReply>(), problem);
   }

@@ -26,23 +26,16 @@ export interface ExitedProcess {
  * and waits for its "listening" log line. PORT defaults to 0 and HOST to 127.0.0.1.
  */
 export async function startServer(env: Record<string, string>, timeoutMs = 15_000): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', SHUTDOWN_DRAIN_DELAY: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
+  const { child, output } = spawnServer(env);
   const exited = once(child, 'exit').then(([code, signal]) => (code ?? signal) as number | string);
 
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`server did not start in ${timeoutMs} ms:\n${out}\n${err}`)),
+      () => reject(new Error(`server did not start in ${timeoutMs} ms:\n${output.stdout}\n${output.stderr}`)),
       timeoutMs,
     );
     const check = () => {
-      const match = /"msg":"listening","address":"[^"]*:(\d+)"/.exec(out);
+      const match = /"msg":"listening","address":"[^"]*:(\d+)"/.exec(output.stdout);
       if (match) {
         clearTimeout(timer);
         child.stdout.off('data', check);
@@ -52,14 +45,14 @@ export async function startServer(env: Record<string, string>, timeoutMs = 15_00
     child.stdout.on('data', check);
     void exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`server exited (${code}) before listening:\n${out}\n${err}`));
+      reject(new Error(`server exited (${code}) before listening:\n${output.stdout}\n${output.stderr}`));
     });
   });
   return {
     child,
     url,
-    stdout: () => out,
-    stderr: () => err,
+    stdout: () => output.stdout,
+    stderr: () => output.stderr,
     exited,
     stop: async (signal = 'SIGTERM') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
@@ -70,16 +63,21 @@ export async function startServer(env: Record<string, string>, timeoutMs = 15_00
 
 /** Runs the built server expecting it to exit by itself (bad config, bad files); kills it after the timeout. */
 export async function runServerToExit(env: Record<string, string>, timeoutMs = 10_000): Promise<ExitedProcess> {
+  const { child, output } = spawnServer(env);
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
+  clearTimeout(timer);
+  return { code: code ?? signal ?? 'unknown', ...output };
+}
+
+/** Spawns dist/main.js on loopback with the given environment (and PATH only), collecting its output. */
+function spawnServer(env: Record<string, string>) {
   const child = spawn(process.execPath, [MAIN], {
     env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', SHUTDOWN_DRAIN_DELAY: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
-  clearTimeout(timer);
-  return { code: code ?? signal ?? 'unknown', stdout, stderr };
+  const output = { stdout: '', stderr: '' };
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output.stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output.stderr += chunk));
+  return { child, output };
 }

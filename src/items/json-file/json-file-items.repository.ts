@@ -65,6 +65,8 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
   private pending: PendingWrite[] = [];
   private committing?: Promise<void>;
   private compaction?: Promise<void>;
+  /** Resolves once a compaction has set the journal aside; commits wait for it. */
+  private rotation?: Promise<void>;
   private compactionRetryAt = 0;
   private loaded = false;
   private closing = false;
@@ -89,6 +91,10 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
       this.journalBytes = recovered.journalBytes;
       this.oldJournalExists = recovered.oldJournalExists;
       if (recovered.tornTail) await this.dropTornTail(recovered.journalBytes);
+      if (recovered.snapshotBytes === 0 && !recovered.journalExists && !recovered.oldJournalExists) {
+        // A new store: write an empty snapshot so that DB_PATH is there for a person to open.
+        this.snapshotBytes = await writeSnapshot(this.files, [], 0);
+      }
       if (!recovered.journalExists) await this.createJournal();
       this.journal = await open(this.files.journal, 'r+');
       if (this.oldJournalExists) await this.compact();
@@ -167,7 +173,15 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
   private async commitLoop(): Promise<void> {
     try {
       while (this.pending.length > 0) {
-        await this.commitBatch(this.pending.splice(0));
+        const batch = this.pending.splice(0);
+        try {
+          await this.commitBatch(batch);
+        } catch (err) {
+          // Not an I/O error (those are handled inside): a bug. Refuse everything rather than guess.
+          this.failure = err instanceof Error ? err : new Error(String(err));
+          this.logger.error({ msg: 'store commit failed unexpectedly; refusing writes', err: this.failure });
+          for (const pending of batch) pending.reject(new StoreUnavailableError());
+        }
         if (this.shouldCompact()) this.compaction ??= this.compact().finally(() => (this.compaction = undefined));
         // A compaction sets the journal aside between batches, never during one.
         if (this.compaction) await this.rotation;
@@ -176,8 +190,6 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
       this.committing = undefined;
     }
   }
-
-  private rotation?: Promise<void>;
 
   private async commitBatch(batch: PendingWrite[]): Promise<void> {
     const view = new Map<string, Item | null>();

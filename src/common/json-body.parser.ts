@@ -1,11 +1,10 @@
 import { UnsupportedMediaTypeException } from '@nestjs/common';
 import type { FastifyInstance } from 'fastify';
-import secureJson from 'secure-json-parse';
 import { MalformedBodyError } from './malformed-body.error.js';
 
 /** Our bodies are flat objects; anything deeper is not ours and costs recursion downstream. */
 const MAX_DEPTH = 32;
-export const JSON_CONTENT_TYPES = ['application/json', 'application/merge-patch+json'];
+const JSON_CONTENT_TYPES = ['application/json', 'application/merge-patch+json'];
 
 /**
  * Replaces Fastify's body parsers with one strict JSON parser: the only media types accepted are
@@ -26,11 +25,10 @@ export function registerJsonBodyParser(fastify: FastifyInstance, bodyLimit: numb
     if (text.trim() === '') return done(new MalformedBodyError('The request body is empty.'), undefined);
     let value: unknown;
     try {
-      value = secureJson.parse(text, null, { protoAction: 'error', constructorAction: 'error' });
-    } catch (err) {
-      const reason =
-        err instanceof SyntaxError && /forbidden/.test(err.message) ? 'has a forbidden key' : 'is not valid JSON';
-      return done(new MalformedBodyError(`The request body ${reason}.`), undefined);
+      // RFC 8259 lets a parser ignore a leading byte order mark; JSON.parse would reject it.
+      value = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+    } catch {
+      return done(new MalformedBodyError('The request body is not valid JSON.'), undefined);
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value))
       return done(new MalformedBodyError('The request body must be a JSON object.'), undefined);
@@ -49,7 +47,11 @@ const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
-/** Iterative, so that a hostile body cannot overflow the stack here. */
+/**
+ * Depth and forbidden keys in one pass. JSON.parse makes `__proto__` an own property (no pollution
+ * yet), so refusing it here, before class-transformer copies the object, is enough. Iterative, so
+ * that a hostile body cannot overflow the stack here.
+ */
 function shapeProblem(root: object): string | undefined {
   const stack: Array<[unknown, number]> = [[root, 1]];
   while (stack.length > 0) {

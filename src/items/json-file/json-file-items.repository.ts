@@ -12,8 +12,8 @@ import {
 } from '../items.errors.js';
 import type { ItemsRepository } from '../items.repository.js';
 import { ItemIndex } from './item-index.js';
-import { writeAll, writeSnapshot } from './snapshot-writer.js';
-import { describeFsError, fsyncDirectory, StoreFiles } from './store-files.js';
+import { writeSnapshot } from './snapshot-writer.js';
+import { describeFsError, fsyncDirectory, StoreFiles, writeAll } from './store-files.js';
 import { type JournalEntry, journalLine } from './store-format.js';
 import { StoreLock } from './store-lock.js';
 import { recoverStore } from './store-recovery.js';

@@ -1,6 +1,6 @@
-import { type FileHandle, open, rename, unlink } from 'node:fs/promises';
+import { open, rename, unlink } from 'node:fs/promises';
 import type { Item } from '../item.js';
-import { fsyncDirectory, type StoreFiles } from './store-files.js';
+import { fsyncDirectory, type StoreFiles, writeAll } from './store-files.js';
 import { SNAPSHOT_FORMAT } from './store-format.js';
 
 /** Items serialized per write: large enough to be cheap, small enough not to stall the event loop. */
@@ -34,15 +34,4 @@ export async function writeSnapshot(files: StoreFiles, items: readonly Item[], s
   await rename(temp, files.snapshot);
   await fsyncDirectory(files.directory);
   return size;
-}
-
-/** Writes all of `data` at `position`, however many calls that takes; returns its byte length. */
-export async function writeAll(handle: FileHandle, data: string | Buffer, position: number): Promise<number> {
-  const buffer = typeof data === 'string' ? Buffer.from(data) : data;
-  let written = 0;
-  while (written < buffer.length) {
-    const { bytesWritten } = await handle.write(buffer, written, buffer.length - written, position + written);
-    written += bytesWritten;
-  }
-  return buffer.length;
 }

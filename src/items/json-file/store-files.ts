@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import path from 'node:path';
 
 /** The files that make up one store, all beside `DB_PATH` so that renames stay in one directory. */
@@ -68,4 +68,15 @@ export function describeFsError(err: unknown): string {
     EROFS: 'read-only file system',
   };
   return code ? `${known[code] ?? 'cannot be used'} (${code})` : String(err);
+}
+
+/** Writes all of `data` at `position`, however many calls that takes; returns its byte length. */
+export async function writeAll(handle: FileHandle, data: string | Buffer, position: number): Promise<number> {
+  const buffer = typeof data === 'string' ? Buffer.from(data) : data;
+  let written = 0;
+  while (written < buffer.length) {
+    const { bytesWritten } = await handle.write(buffer, written, buffer.length - written, position + written);
+    written += bytesWritten;
+  }
+  return buffer.length;
 }

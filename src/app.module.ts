@@ -1,6 +1,7 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import type { AppConfig } from './config/app-config.js';
 import { ConfigModule } from './config/config.module.js';
+import { HealthModule } from './health/health.module.js';
 import { ItemsModule } from './items/items.module.js';
 import { LoggingModule } from './observability/logging.module.js';
 
@@ -9,7 +10,7 @@ export class AppModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), LoggingModule.forRoot(config), ItemsModule],
+      imports: [ConfigModule.forRoot(config), LoggingModule.forRoot(config), HealthModule, ItemsModule],
     };
   }
 }

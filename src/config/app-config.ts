@@ -11,7 +11,11 @@ export interface AppConfig {
   app: { env: AppEnv; version: string };
   http: { host: string; port: number; bodyLimitBytes: number };
   log: { level: LogLevel };
-  store: { path: string };
+  store: {
+    path: string;
+    /** The journal is folded into a new snapshot once it outgrows both this and the snapshot. */
+    compactThresholdBytes: number;
+  };
   shutdown: { timeoutMs: number; drainDelayMs: number };
   auth: { apiKeys: readonly string[]; protectReads: boolean };
 }
@@ -47,7 +51,7 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
     app: { env: v.APP_ENV as AppEnv, version },
     http: { host: v.HOST as string, port: v.PORT as number, bodyLimitBytes: v.BODY_LIMIT as number },
     log: { level: v.LOG_LEVEL as LogLevel },
-    store: { path: path.resolve(v.DB_PATH as string) },
+    store: { path: path.resolve(v.DB_PATH as string), compactThresholdBytes: v.DB_COMPACT_THRESHOLD as number },
     shutdown: { timeoutMs: v.SHUTDOWN_TIMEOUT as number, drainDelayMs: v.SHUTDOWN_DRAIN_DELAY as number },
     auth: {
       apiKeys: (v.API_KEYS as string[] | undefined) ?? [],

@@ -29,6 +29,10 @@ export const envSchema = Joi.object({
       otherwise: Joi.optional().default('./data/items.json'),
     }),
   // joi does not run defaults through `custom`, so they are given already parsed (ms, bytes).
+  DB_COMPACT_THRESHOLD: byteSize
+    .custom((value: number, helpers) => (value >= 1024 ? value : helpers.error('size.tooSmall')))
+    .messages({ 'size.tooSmall': '{{#label}} must be at least 1kb' })
+    .default(1024 * 1024),
   SHUTDOWN_TIMEOUT: duration.default(10_000),
   SHUTDOWN_DRAIN_DELAY: duration.default(5_000),
   BODY_LIMIT: byteSize.default(64 * 1024),

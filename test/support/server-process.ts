@@ -7,6 +7,8 @@ export const MAIN = path.join(PROJECT_ROOT, 'dist/main.js');
 
 export interface ServerProcess {
   child: ChildProcess;
+  /** The server's own pid (the child's, unless the server runs under a wrapper). */
+  pid: number;
   url: string;
   stdout: () => string;
   stderr: () => string;
@@ -21,25 +23,37 @@ export interface ExitedProcess {
   stderr: string;
 }
 
+export interface SpawnOptions {
+  /** A command the server runs under, e.g. `['strace', '-f', '-o', file]`; the Node binary follows it. */
+  wrapper?: string[];
+  /** Run as this user and group (the tests may run as root, which no permission check stops). */
+  uid?: number;
+  gid?: number;
+}
+
 /**
  * Runs the built server (dist/main.js) as production does, with the same Node that runs the tests,
  * and waits for its "listening" log line. PORT defaults to 0 and HOST to 127.0.0.1.
  */
-export async function startServer(env: Record<string, string>, timeoutMs = 15_000): Promise<ServerProcess> {
-  const { child, output } = spawnServer(env);
+export async function startServer(
+  env: Record<string, string>,
+  timeoutMs = 15_000,
+  options: SpawnOptions = {},
+): Promise<ServerProcess> {
+  const { child, output } = spawnServer(env, options);
   const exited = once(child, 'exit').then(([code, signal]) => (code ?? signal) as number | string);
 
-  const url = await new Promise<string>((resolve, reject) => {
+  const { url, pid } = await new Promise<{ url: string; pid: number }>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`server did not start in ${timeoutMs} ms:\n${output.stdout}\n${output.stderr}`)),
       timeoutMs,
     );
     const check = () => {
-      const match = /"msg":"listening","address":"[^"]*:(\d+)"/.exec(output.stdout);
+      const match = /"msg":"listening","address":"[^"]*:(\d+)","pid":(\d+)/.exec(output.stdout);
       if (match) {
         clearTimeout(timer);
         child.stdout.off('data', check);
-        resolve(`http://127.0.0.1:${match[1]}`);
+        resolve({ url: `http://127.0.0.1:${match[1]}`, pid: Number(match[2]) });
       }
     };
     child.stdout.on('data', check);
@@ -50,20 +64,32 @@ export async function startServer(env: Record<string, string>, timeoutMs = 15_00
   });
   return {
     child,
+    pid,
     url,
     stdout: () => output.stdout,
     stderr: () => output.stderr,
     exited,
     stop: async (signal = 'SIGTERM') => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      if (child.exitCode === null && child.signalCode === null) {
+        try {
+          process.kill(pid, signal);
+        } catch (err) {
+          // ESRCH: the server is gone and only its wrapper is still exiting.
+          if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+        }
+      }
       return exited;
     },
   };
 }
 
 /** Runs the built server expecting it to exit by itself (bad config, bad files); kills it after the timeout. */
-export async function runServerToExit(env: Record<string, string>, timeoutMs = 10_000): Promise<ExitedProcess> {
-  const { child, output } = spawnServer(env);
+export async function runServerToExit(
+  env: Record<string, string>,
+  timeoutMs = 10_000,
+  options: SpawnOptions = {},
+): Promise<ExitedProcess> {
+  const { child, output } = spawnServer(env, options);
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
   clearTimeout(timer);
@@ -71,10 +97,13 @@ export async function runServerToExit(env: Record<string, string>, timeoutMs = 1
 }
 
 /** Spawns dist/main.js on loopback with the given environment (and PATH only), collecting its output. */
-function spawnServer(env: Record<string, string>) {
-  const child = spawn(process.execPath, [MAIN], {
+function spawnServer(env: Record<string, string>, { wrapper = [], uid, gid }: SpawnOptions) {
+  const [command, ...args] = wrapper.length > 0 ? [...wrapper, process.execPath, MAIN] : [process.execPath, MAIN];
+  const child = spawn(command, args, {
     env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', SHUTDOWN_DRAIN_DELAY: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    uid,
+    gid,
   });
   const output = { stdout: '', stderr: '' };
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output.stdout += chunk));

@@ -14,6 +14,7 @@ import {
 import { JsonFileItemsRepository } from './json-file-items.repository.js';
 import { Logger } from '@nestjs/common';
 import { StoreLockedError } from './store-files.js';
+import { Lifecycle } from '../../health/lifecycle.js';
 
 function item(id: string, version = 1, name = `name of ${id}`): Item {
   const at = new Date(Date.UTC(2026, 0, 1, 0, 0, 0, 0)).toISOString();
@@ -26,9 +27,12 @@ describe('JsonFileItemsRepository', () => {
   let dir: string;
   let dbPath: string;
   const open: JsonFileItemsRepository[] = [];
+  let fatalErrors: Error[];
 
   async function openStore(): Promise<JsonFileItemsRepository> {
-    const store = new JsonFileItemsRepository(loadConfig({ DB_PATH: dbPath }));
+    const lifecycle = new Lifecycle();
+    lifecycle.onFatal((err) => fatalErrors.push(err));
+    const store = new JsonFileItemsRepository(loadConfig({ DB_PATH: dbPath }), lifecycle);
     await store.onModuleInit();
     open.push(store);
     return store;
@@ -40,6 +44,7 @@ describe('JsonFileItemsRepository', () => {
   }
 
   beforeEach(() => {
+    fatalErrors = [];
     dir = mkdtempSync(path.join(tmpdir(), 'store-spec-'));
     dbPath = path.join(dir, 'items.json');
   });
@@ -106,6 +111,7 @@ describe('JsonFileItemsRepository', () => {
     await assert.rejects(store.insert(item('lost')), StoreUnavailableError);
     assert.equal(await store.findById('lost'), undefined);
     assert.equal(store.isWritable(), true, 'the rollback succeeded, so the store keeps serving');
+    assert.deepEqual(fatalErrors, []);
     await store.insert(item('after'));
     store = await reopen(store);
     assert.ok(await store.findById('kept'));
@@ -113,7 +119,7 @@ describe('JsonFileItemsRepository', () => {
     assert.equal(await store.findById('lost'), undefined, 'a refused write must not appear after a restart');
   });
 
-  it('when the rollback after a failed write also fails, then the store refuses writes', async () => {
+  it('when the rollback after a failed write also fails, then the store refuses writes and reports a fatal error', async () => {
     const store = await openStore();
     const journal = (store as unknown as { journal: Record<string, () => Promise<void>> }).journal;
     const eio = () => Promise.reject(Object.assign(new Error('EIO'), { code: 'EIO' }));
@@ -122,6 +128,8 @@ describe('JsonFileItemsRepository', () => {
     await assert.rejects(store.insert(item('x')), StoreUnavailableError);
     assert.equal(store.isWritable(), false);
     await assert.rejects(store.insert(item('y')), StoreUnavailableError);
+    assert.equal(fatalErrors.length, 1);
+    assert.match(fatalErrors[0]!.message, /journal rollback failed: I\/O error \(EIO\)/);
   });
 
   it('when the journal outgrows its threshold, then it is compacted into the snapshot and nothing is lost', async () => {
@@ -167,7 +175,7 @@ describe('JsonFileItemsRepository', () => {
 
   it('when another live process holds the store, then opening it fails with a message naming the holder', async () => {
     await openStore();
-    const second = new JsonFileItemsRepository(loadConfig({ DB_PATH: dbPath }));
+    const second = new JsonFileItemsRepository(loadConfig({ DB_PATH: dbPath }), new Lifecycle());
     // The same pid would look like a restarted container: pretend the holder is another live process.
     const lock = JSON.parse(readFileSync(`${dbPath}.lock`, 'utf8')) as Record<string, unknown>;
     writeFileSync(`${dbPath}.lock`, JSON.stringify({ ...lock, pid: process.ppid, start_ticks: null }));

@@ -3,6 +3,7 @@ import { mkdir, open, readdir, rename, unlink, type FileHandle } from 'node:fs/p
 import path from 'node:path';
 import type { AppConfig } from '../../config/app-config.js';
 import { APP_CONFIG } from '../../config/config.module.js';
+import { Lifecycle } from '../../health/lifecycle.js';
 import type { Item, ItemPosition } from '../item.js';
 import {
   ItemAlreadyExistsError,
@@ -18,9 +19,8 @@ import { type JournalEntry, journalLine } from './store-format.js';
 import { StoreLock } from './store-lock.js';
 import { recoverStore } from './store-recovery.js';
 
-/** Compact once the journal outgrows the snapshot (times this ratio), but never below this size. */
+/** Compact once the journal outgrows the snapshot times this ratio (and DB_COMPACT_THRESHOLD). */
 const COMPACT_RATIO = 1;
-const COMPACT_MIN_JOURNAL_BYTES = 1024 * 1024;
 
 type Write =
   | { op: 'insert'; item: Item }
@@ -54,6 +54,7 @@ interface PendingWrite {
 export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('JsonFileItemsRepository');
   private readonly files: StoreFiles;
+  private readonly compactThresholdBytes: number;
   private index = new ItemIndex();
   private seq = 0;
   private lock?: StoreLock;
@@ -73,18 +74,25 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
   /** Set when the disk can no longer be trusted to hold exactly the acknowledged writes. */
   private failure?: Error;
 
-  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+  constructor(
+    @Inject(APP_CONFIG) config: AppConfig,
+    private readonly lifecycle: Lifecycle,
+  ) {
     this.files = new StoreFiles(config.store.path);
+    this.compactThresholdBytes = config.store.compactThresholdBytes;
   }
 
-  /** Opens the store: lock, clean up, load, replay. Any problem stops start-up and changes no file. */
+  /**
+   * Opens the store: lock, load, replay, then clean up. Any problem stops start-up and changes no file:
+   * everything is read and checked before the first change (even removing a temp file) is made.
+   */
   async onModuleInit(): Promise<void> {
     const started = performance.now();
     await this.ensureDirectory();
     this.lock = await StoreLock.acquire(this.files.lock, this.files.snapshot);
     try {
-      await this.removeOrphanTempFiles();
       const recovered = await recoverStore(this.files);
+      await this.removeOrphanTempFiles();
       this.index = recovered.index;
       this.seq = recovered.seq;
       this.snapshotBytes = recovered.snapshotBytes;
@@ -178,8 +186,7 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
           await this.commitBatch(batch);
         } catch (err) {
           // Not an I/O error (those are handled inside): a bug. Refuse everything rather than guess.
-          this.failure = err instanceof Error ? err : new Error(String(err));
-          this.logger.error({ msg: 'store commit failed unexpectedly; refusing writes', err: this.failure });
+          this.fail('store commit failed unexpectedly', err);
           for (const pending of batch) pending.reject(new StoreUnavailableError());
         }
         if (this.shouldCompact()) this.compaction ??= this.compact().finally(() => (this.compaction = undefined));
@@ -258,8 +265,8 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
    * After a failed append or fsync, the bytes past the last acknowledged write may or may not be on
    * disk, so they are cut off; otherwise a restart would replay a write whose client got a 503.
    * Retrying the fsync instead would be unsafe: after a failed fsync Linux may report the next one as
-   * successful although the data never reached the disk. If even the cut fails, the store stops
-   * taking writes (readiness fails) until an operator restarts it.
+   * successful although the data never reached the disk. If even the cut fails, the store cannot
+   * know what the disk holds: it stops taking writes and asks for a restart (see fail).
    */
   private async rollBack(cause: unknown): Promise<void> {
     this.logger.error({ msg: 'journal write failed; rolling back', err: describeFsError(cause) });
@@ -267,18 +274,25 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
       await this.journal!.truncate(this.journalBytes);
       await this.journal!.sync();
     } catch (err) {
-      this.failure = err instanceof Error ? err : new Error(String(err));
-      this.logger.error({
-        msg: 'journal rollback failed; store refuses writes until restarted',
-        err: describeFsError(err),
-      });
+      this.fail('journal rollback failed', err);
     }
+  }
+
+  /**
+   * The disk may no longer hold exactly the acknowledged writes, or the store cannot go on writing
+   * safely: refuse every write from now on and report a fatal error. main.ts then stops the process,
+   * and the restart recovers from disk, which is the one path that is proven after every crash.
+   */
+  private fail(what: string, cause: unknown): void {
+    this.failure ??= cause instanceof Error ? cause : new Error(String(cause));
+    this.logger.error({ msg: `${what}; the store refuses writes until restarted`, err: describeFsError(cause) });
+    this.lifecycle.fatal(new Error(`${what}: ${describeFsError(cause)}`));
   }
 
   private shouldCompact(): boolean {
     if (this.compaction || this.closing || this.failure || Date.now() < this.compactionRetryAt) return false;
     if (this.oldJournalExists) return true;
-    return this.journalBytes > Math.max(COMPACT_MIN_JOURNAL_BYTES, this.snapshotBytes * COMPACT_RATIO);
+    return this.journalBytes > Math.max(this.compactThresholdBytes, this.snapshotBytes * COMPACT_RATIO);
   }
 
   /** Folds the journal into a new snapshot; see the class comment for why each step is where it is. */
@@ -297,7 +311,10 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
       const seq = this.seq;
       const items = this.index.values().slice();
       this.snapshotBytes = await writeSnapshot(this.files, items, seq);
-      await unlink(this.files.oldJournal);
+      // ENOENT: a previous attempt removed it, then failed to fsync the directory.
+      await unlink(this.files.oldJournal).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      });
       await fsyncDirectory(this.files.directory);
       this.oldJournalExists = false;
       this.logger.log({ msg: 'store compacted', items: items.length, seq, snapshot_bytes: this.snapshotBytes });
@@ -323,8 +340,8 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
       this.journal = handle;
       this.journalBytes = 0;
     } catch (err) {
-      // Without a journal nothing can be acknowledged; a restart replays the old one.
-      this.failure = err instanceof Error ? err : new Error(String(err));
+      // Without a journal whose name is durable nothing can be acknowledged; a restart replays the old one.
+      this.fail('could not start a new journal', err);
       throw err;
     }
   }

@@ -14,7 +14,7 @@ import {
 import type { ItemsRepository } from '../items.repository.js';
 import { ItemIndex } from './item-index.js';
 import { writeSnapshot } from './snapshot-writer.js';
-import { describeFsError, fsyncDirectory, StoreFiles, writeAll } from './store-files.js';
+import { describeFsError, fsyncDirectory, StoreCorruptError, StoreFiles, writeAll } from './store-files.js';
 import { type JournalEntry, journalLine } from './store-format.js';
 import { StoreLock } from './store-lock.js';
 import { recoverStore } from './store-recovery.js';
@@ -347,7 +347,16 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
   }
 
   private async ensureDirectory(): Promise<void> {
-    const created = await mkdir(this.files.directory, { recursive: true });
+    let created: string | undefined;
+    try {
+      created = await mkdir(this.files.directory, { recursive: true });
+    } catch (err) {
+      // mkdir says EEXIST when a part of the path is a file: say what is actually wrong.
+      const code = (err as NodeJS.ErrnoException).code;
+      const reason =
+        code === 'EEXIST' || code === 'ENOTDIR' ? 'a part of this path is not a directory' : describeFsError(err);
+      throw new StoreCorruptError(this.files.directory, `cannot be used as the data directory: ${reason}`);
+    }
     if (created !== undefined) await fsyncDirectory(path.dirname(this.files.directory));
   }
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { open, readFile, stat, unlink, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { StoreLockedError } from './store-files.js';
+import { describeFsError, StoreCorruptError, StoreLockedError } from './store-files.js';
 
 /** A holder on another host proves it is alive by touching the lock this often. */
 const HEARTBEAT_MS = 5_000;
@@ -45,7 +45,8 @@ export class StoreLock {
         }, HEARTBEAT_MS).unref();
         return lock;
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST')
+          throw new StoreCorruptError(file, `cannot be created: ${describeFsError(err)}`);
       }
       const holder = await liveHolder(file);
       if (holder) {

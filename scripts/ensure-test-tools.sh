@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the system tools the tests need when they are missing (Debian/Ubuntu), so that
+# `npm ci && npm test` works on a fresh machine. Run by npm before `npm test` (pretest).
+#   strace: the durability suite reads the order of the store's system calls from it and injects
+#           I/O errors into them (test/durability).
+set -euo pipefail
+
+missing=()
+command -v strace >/dev/null 2>&1 || missing+=(strace)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "ensure-test-tools: installing ${missing[*]}"
+  if [ "$(id -u)" -eq 0 ]; then
+    sudo=()
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo=(sudo)
+  else
+    echo "ensure-test-tools: need root or sudo to install ${missing[*]} (apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# A container without ptrace rights has strace but cannot use it: say so now, not in a test.
+if ! strace -f -o /dev/null true >/dev/null 2>&1; then
+  echo "ensure-test-tools: strace is installed but cannot trace here (ptrace not permitted; allow CAP_SYS_PTRACE)" >&2
+  exit 1
+fi

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Proves that each durability check can fail. Every patch in test/durability/mutants/ is a
+# deliberately broken store; each is applied to a copy of the committed tree (git archive HEAD),
+# built, and the check it names is run against it. That check must FAIL. Exit 0 only when every
+# mutant was caught.   Usage: npm run test:mutants [-- name-filter]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+filter=${1:-}
+caught=0
+missed=0
+for patch in test/durability/mutants/*.patch; do
+  name=$(basename "$patch" .patch)
+  [[ -n "$filter" && "$name" != *"$filter"* ]] && continue
+  spec=$(sed -n 's/^# spec: //p' "$patch")
+  read -r -a envs <<<"$(sed -n 's/^# env: //p' "$patch")"
+  work=$(mktemp -d /tmp/items-mutant-XXXXXX)
+  git archive HEAD | tar -x -C "$work"
+  ln -s "$root/node_modules" "$work/node_modules"
+  (cd "$work" && git apply "$root/$patch" && npm run -s build && npm run -s build:test) >"$work/build.log" 2>&1 || {
+    echo "BROKEN  $name: the patch does not apply or build (see $work/build.log)"
+    missed=$((missed + 1))
+    continue
+  }
+  started=$SECONDS
+  if (cd "$work" && env "${envs[@]}" node --test --test-reporter=spec --test-concurrency=1 \
+    "build/test/durability/$spec.e2e-spec.js") >"$work/test.log" 2>&1; then
+    echo "MISSED  $name: $spec passed against the broken store"
+    missed=$((missed + 1))
+  else
+    first=$(grep -m1 -E 'AssertionError|Error:' "$work/test.log" | sed 's/^ *//' | cut -c1-160)
+    echo "caught  $name by $spec in $((SECONDS - started)) s: $first"
+    caught=$((caught + 1))
+    rm -rf "$work"
+  fi
+done
+echo "mutants caught: $caught, missed: $missed"
+[ "$missed" -eq 0 ]

@@ -15,6 +15,7 @@ for patch in test/durability/mutants/*.patch; do
   spec=$(sed -n 's/^# spec: //p' "$patch")
   read -r -a envs <<<"$(sed -n 's/^# env: //p' "$patch")"
   work=$(mktemp -d /tmp/items-mutant-XXXXXX)
+  chmod 755 "$work" # the corrupt-files check runs the server as an unprivileged user
   git archive HEAD | tar -x -C "$work"
   ln -s "$root/node_modules" "$work/node_modules"
   (cd "$work" && git apply "$root/$patch" && npm run -s build && npm run -s build:test) >"$work/build.log" 2>&1 || {
@@ -28,7 +29,8 @@ for patch in test/durability/mutants/*.patch; do
     echo "MISSED  $name: $spec passed against the broken store"
     missed=$((missed + 1))
   else
-    first=$(grep -m1 -E 'AssertionError|Error:' "$work/test.log" | sed 's/^ *//' | cut -c1-160)
+    # The first failing assertion's message, from the list of failures at the end of the report.
+    first=$(sed -n '/failing tests:/,$p' "$work/test.log" | grep -m1 -E -A2 'AssertionError|Error' | tr -s ' \n' ' ' | cut -c1-220)
     echo "caught  $name by $spec in $((SECONDS - started)) s: $first"
     caught=$((caught + 1))
     rm -rf "$work"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Proves that each durability check can fail. Every patch in test/durability/mutants/ is a
-# deliberately broken store; each is applied to a copy of the committed tree (git archive HEAD),
-# built, and the check it names is run against it. That check must FAIL. Exit 0 only when every
-# mutant was caught.   Usage: npm run test:mutants [-- name-filter]
+# deliberately broken store; each is applied to a copy of the working tree, built, and the check
+# it names is run against it. That check must FAIL. Exit 0 only when every mutant was caught.
+#   Usage: npm run test:mutants [-- name-filter]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -16,7 +16,8 @@ for patch in test/durability/mutants/*.patch; do
   read -r -a envs <<<"$(sed -n 's/^# env: //p' "$patch")"
   work=$(mktemp -d /tmp/items-mutant-XXXXXX)
   chmod 755 "$work" # the corrupt-files check runs the server as an unprivileged user
-  git archive HEAD | tar -x -C "$work"
+  # The working tree as it is (committed or not), without node_modules and build output.
+  git ls-files -z --cached --others --exclude-standard | tar --null -T - -c | tar -x -C "$work"
   ln -s "$root/node_modules" "$work/node_modules"
   (cd "$work" && git apply "$root/$patch" && npm run -s build && npm run -s build:test) >"$work/build.log" 2>&1 || {
     echo "BROKEN  $name: the patch does not apply or build (see $work/build.log)"
@@ -31,7 +32,9 @@ for patch in test/durability/mutants/*.patch; do
   else
     # The first failing assertion's message, from the list of failures at the end of the report.
     first=$(sed -n '/failing tests:/,$p' "$work/test.log" | grep -m1 -E -A2 'AssertionError|Error' | tr -s ' \n' ' ' | cut -c1-220)
-    echo "caught  $name by $spec in $((SECONDS - started)) s: $first"
+    failed=$(sed -n 's/^ℹ fail //p' "$work/test.log")
+    total=$(sed -n 's/^ℹ tests //p' "$work/test.log")
+    echo "caught  $name by $spec ($failed of $total tests failed, $((SECONDS - started)) s): $first"
     caught=$((caught + 1))
     rm -rf "$work"
   fi

@@ -199,6 +199,15 @@ const REFUSED: Refused[] = [
     reason: /line 2: is not a valid JSON line/,
   },
   {
+    name: 'journal: its last line damaged, though complete (a torn append never ends in a newline)',
+    arrange: (s, b) => {
+      const all = journalLines(b);
+      writeFileSync(s.journal, withJournalLine(b, all.length, `${all.at(-1)!.slice(0, 30)}\n`));
+    },
+    file: (s) => s.journal,
+    reason: /line \d+: is not a valid JSON line/,
+  },
+  {
     name: 'journal: a line missing in the middle',
     arrange: (s, b) => writeFileSync(s.journal, withJournalLine(b, 2, '')),
     file: (s) => s.journal,

@@ -45,6 +45,7 @@ describe('loadConfig', () => {
       SHUTDOWN_TIMEOUT: '1m30s',
       SHUTDOWN_DRAIN_DELAY: '500ms',
       BODY_LIMIT: '1mb',
+      DB_COMPACT_THRESHOLD: '64kb',
       API_KEYS: `${KEY}, ${OTHER_KEY}`,
       AUTH_READS: 'true',
     });
@@ -52,6 +53,7 @@ describe('loadConfig', () => {
     assert.equal(config.http.port, 9000);
     assert.equal(config.http.bodyLimitBytes, 1024 * 1024);
     assert.equal(config.store.path, '/tmp/x/items.json');
+    assert.equal(config.store.compactThresholdBytes, 64 * 1024);
     assert.equal(config.shutdown.timeoutMs, 90_000);
     assert.equal(config.shutdown.drainDelayMs, 500);
     assert.deepEqual(config.auth.apiKeys, [KEY, OTHER_KEY]);
@@ -75,6 +77,8 @@ describe('loadConfig', () => {
     ['SHUTDOWN_TIMEOUT', { SHUTDOWN_TIMEOUT: 'soon' }],
     ['SHUTDOWN_DRAIN_DELAY', { SHUTDOWN_DRAIN_DELAY: '-1s' }],
     ['BODY_LIMIT', { BODY_LIMIT: 'huge' }],
+    ['DB_COMPACT_THRESHOLD', { DB_COMPACT_THRESHOLD: '512' }],
+    ['DB_COMPACT_THRESHOLD', { DB_COMPACT_THRESHOLD: 'often' }],
     ['AUTH_READS', { AUTH_READS: 'maybe' }],
     ['API_KEYS', { API_KEYS: 'short' }],
   ];

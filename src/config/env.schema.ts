@@ -8,9 +8,17 @@ const duration = Joi.string()
   .custom((value: string, helpers) => parseDuration(value) ?? helpers.error('duration.invalid'))
   .messages({ 'duration.invalid': '{{#label}} must be a duration such as 10s, 1m30s, 500ms or plain seconds' });
 
-const byteSize = Joi.string()
-  .custom((value: string, helpers) => parseByteSize(value) ?? helpers.error('size.invalid'))
-  .messages({ 'size.invalid': '{{#label}} must be a size such as 65536, 64kb or 1mb' });
+const byteSize = (min = 1) =>
+  Joi.string()
+    .custom((value: string, helpers) => {
+      const bytes = parseByteSize(value);
+      if (bytes === undefined) return helpers.error('size.invalid');
+      return bytes >= min ? bytes : helpers.error('size.tooSmall', { min });
+    })
+    .messages({
+      'size.invalid': '{{#label}} must be a size such as 65536, 64kb or 1mb',
+      'size.tooSmall': '{{#label}} must be at least {{#min}} bytes',
+    });
 
 const API_KEY = /^[A-Za-z0-9._~+/=-]{16,256}$/;
 
@@ -29,13 +37,10 @@ export const envSchema = Joi.object({
       otherwise: Joi.optional().default('./data/items.json'),
     }),
   // joi does not run defaults through `custom`, so they are given already parsed (ms, bytes).
-  DB_COMPACT_THRESHOLD: byteSize
-    .custom((value: number, helpers) => (value >= 1024 ? value : helpers.error('size.tooSmall')))
-    .messages({ 'size.tooSmall': '{{#label}} must be at least 1kb' })
-    .default(1024 * 1024),
+  DB_COMPACT_THRESHOLD: byteSize(1024).default(1024 * 1024),
   SHUTDOWN_TIMEOUT: duration.default(10_000),
   SHUTDOWN_DRAIN_DELAY: duration.default(5_000),
-  BODY_LIMIT: byteSize.default(64 * 1024),
+  BODY_LIMIT: byteSize().default(64 * 1024),
   API_KEYS: Joi.string()
     .custom((value: string, helpers) => {
       const keys = value

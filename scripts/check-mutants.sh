@@ -31,7 +31,8 @@ for patch in test/durability/mutants/*.patch; do
     missed=$((missed + 1))
   else
     # The first failing assertion's message, from the list of failures at the end of the report.
-    first=$(sed -n '/failing tests:/,$p' "$work/test.log" | grep -m1 -E -A2 'AssertionError|Error' | tr -s ' \n' ' ' | cut -c1-220)
+    first=$(awk '/failing tests:/ { f = 1 } f && /AssertionError|Error/ { print; getline; print; exit }' "$work/test.log" |
+      tr -s ' \n' ' ' | cut -c1-220)
     failed=$(sed -n 's/^ℹ fail //p' "$work/test.log")
     total=$(sed -n 's/^ℹ tests //p' "$work/test.log")
     echo "caught  $name by $spec ($failed of $total tests failed, $((SECONDS - started)) s): $first"

@@ -25,7 +25,7 @@ for patch in test/durability/mutants/*.patch; do
     continue
   }
   started=$SECONDS
-  if (cd "$work" && env "${envs[@]}" node --test --test-reporter=spec --test-concurrency=1 \
+  if (cd "$work" && env "${envs[@]}" node --test --test-reporter=spec --test-concurrency=1 --test-timeout=600000 \
     "build/test/durability/$spec.e2e-spec.js") >"$work/test.log" 2>&1; then
     echo "MISSED  $name: $spec passed against the broken store"
     missed=$((missed + 1))

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { assertProblem, jsonRequest } from '../support/http.js';
 import { startServer, type ServerProcess } from '../support/server-process.js';
@@ -30,8 +31,8 @@ async function trial(syscall: string, error: string, when: string): Promise<Tria
   const expected = new Map<string, StoredItem>();
   const result: TrialResult = { outcome: 'kept serving', failedWrites: 0, rollbacks: 0, statuses: [] };
   const where = `${syscall} ${error} when=${when}`;
+  let server: ServerProcess | undefined;
   try {
-    let server: ServerProcess | undefined;
     try {
       server = await startServer({ ...env, UV_THREADPOOL_SIZE: '1' }, 30_000, {
         wrapper: injectFault(syscall, error, when),
@@ -44,7 +45,7 @@ async function trial(syscall: string, error: string, when: string): Promise<Tria
       result.outcome = 'startup failed';
     }
     if (server) {
-      await writeThroughFault(server, where, expected, result);
+      await writeThroughFault(server, temp.dbPath, where, expected, result);
       result.rollbacks = (server.stdout().match(/"msg":"journal write failed; rolling back"/g) ?? []).length;
     }
     // The fault has cleared: the store opens, holds exactly the acknowledged writes, and takes writes.
@@ -57,6 +58,7 @@ async function trial(syscall: string, error: string, when: string): Promise<Tria
     }
     return result;
   } finally {
+    await server?.stop('SIGKILL'); // after a failed assertion; a no-op when it has exited
     temp.remove();
   }
 }
@@ -64,6 +66,7 @@ async function trial(syscall: string, error: string, when: string): Promise<Tria
 /** Sequential writes, so that a fault fails at most the one write being committed. */
 async function writeThroughFault(
   server: ServerProcess,
+  dbPath: string,
   where: string,
   expected: Map<string, StoredItem>,
   result: TrialResult,
@@ -84,6 +87,8 @@ async function writeThroughFault(
     if (response.status === 503) {
       assertProblem(response, 503);
       assert.equal(response.headers.get('retry-after'), '1', where);
+      // Nothing of the refused write may stay on disk: a later write may not overwrite it, a restart would replay it.
+      assert.deepEqual(linesOnDisk(dbPath, response.marker), [], `${where}: write ${i} refused, but on disk`);
       result.failedWrites++;
       continue;
     }
@@ -102,14 +107,25 @@ async function write(url: string, i: number, live: string[]) {
   const step = i % 4;
   if (step < 2 || live.length === 0) {
     const id = `w${i}`;
-    return { op: 'create' as const, id, ...(await jsonRequest(`${url}/items`, 'POST', { id, name: `write ${i}` })) };
+    const marker = `"name":"write ${i}"`;
+    return { op: 'create', id, marker, ...(await jsonRequest(`${url}/items`, 'POST', { id, name: `write ${i}` })) };
   }
   if (step === 2) {
     const id = live.at(-1)!;
-    return { op: 'update' as const, id, ...(await jsonRequest(`${url}/items/${id}`, 'PATCH', { name: `write ${i}` })) };
+    const marker = `"name":"write ${i}"`;
+    return { op: 'update', id, marker, ...(await jsonRequest(`${url}/items/${id}`, 'PATCH', { name: `write ${i}` })) };
   }
   const id = live[0]!;
-  return { op: 'delete' as const, id, ...(await jsonRequest(`${url}/items/${id}`, 'DELETE')) };
+  const marker = `"op":"delete","id":"${id}"`;
+  return { op: 'delete', id, marker, ...(await jsonRequest(`${url}/items/${id}`, 'DELETE')) };
+}
+
+/** Journal lines (current and set-aside journal) that contain `marker`. */
+function linesOnDisk(dbPath: string, marker: string): string[] {
+  return [`${dbPath}.journal`, `${dbPath}.journal.old`]
+    .filter((file) => existsSync(file))
+    .flatMap((file) => readFileSync(file, 'utf8').split('\n'))
+    .filter((line) => line.includes(marker));
 }
 
 function apply(expected: Map<string, StoredItem>, live: string[], op: string, id: string, body: unknown): void {

@@ -72,80 +72,87 @@ export async function runKillLoop(options: KillLoopOptions): Promise<KillLoopRep
   let nextId = 0;
 
   let server = await startServer(env);
-  for (let round = 1; round <= options.kills; round++) {
-    const dispatcher = new Agent({ connections: clients });
-    const inFlight = new Map<string, Attempt>();
-    let killed = false;
-
-    const client = async (owner: number) => {
-      const prefix = `c${owner}-`;
-      const owned = [...expected.keys()].filter((id) => id.startsWith(prefix));
-      while (!killed) {
-        const attempt = chooseWrite(random, owned, () => `${prefix}${nextId++}`, `n${nextName++}`, expected);
-        inFlight.set(attempt.id, attempt);
-        let status: number;
-        let body: unknown;
-        try {
-          const response = await send(server.url, attempt, dispatcher);
-          status = response.status;
-          body = response.body;
-        } catch {
-          return; // The process died: the write's outcome is unknown, and checked after the restart.
-        }
-        inFlight.delete(attempt.id);
-        if (status >= 200 && status < 300) {
-          report.acknowledged[attempt.op]++;
-          if (attempt.op === 'delete') {
-            expected.delete(attempt.id);
-            owned.splice(owned.indexOf(attempt.id), 1);
-          } else {
-            if (attempt.op === 'create') owned.push(attempt.id);
-            expected.set(attempt.id, body as StoredItem);
-          }
-        } else {
-          report.violations.push(`round ${round}: ${attempt.op} ${attempt.id} answered ${status} under normal load`);
-          return;
-        }
-      }
-    };
-
-    const load = Promise.all(Array.from({ length: clients }, (_, owner) => client(owner)));
-    await new Promise((resolve) => setTimeout(resolve, random.int(minDelay, maxDelay)));
-    const crashed = server;
-    await crashed.stop('SIGKILL');
-    killed = true;
-    await load;
-    await dispatcher.destroy();
-    report.kills++;
-    report.compactions += countMatches(crashed.stdout(), /"msg":"store compacted"/g);
-    const leftOver = leftOverFiles(options.dbPath);
-    if (leftOver.length > 0) report.killsDuringCompaction++;
-
-    try {
-      server = await startServer(env);
-    } catch (err) {
-      report.failedRestarts++;
-      report.violations.push(`round ${round}: the restart failed: ${String(err)}`);
-      break;
-    }
-    const tempFiles = leftOverFiles(options.dbPath).filter((name) => name.includes('.tmp-'));
-    if (tempFiles.length > 0) {
-      report.tempFilesAfterStart += tempFiles.length;
-      report.violations.push(`round ${round}: temp files left after the start: ${tempFiles.join(', ')}`);
-    }
-
-    const actual = await readAllItems(server.url);
-    for (const violation of reconcile(expected, inFlight, actual, report))
-      report.violations.push(`round ${round}: ${violation}`);
-    options.progress?.(
-      `kill ${round}/${options.kills}: ${actual.size} items, ${inFlight.size} writes in flight, ` +
-        `${leftOver.length > 0 ? 'during a compaction, ' : ''}${report.violations.length} violations`,
-    );
-    if (report.violations.length > 20) break;
+  try {
+    await killRounds();
+  } finally {
+    await server.stop('SIGTERM');
   }
   report.items = expected.size;
-  await server.stop('SIGTERM');
   return report;
+
+  async function killRounds(): Promise<void> {
+    for (let round = 1; round <= options.kills; round++) {
+      const dispatcher = new Agent({ connections: clients });
+      const inFlight = new Map<string, Attempt>();
+      let killed = false;
+
+      const client = async (owner: number) => {
+        const prefix = `c${owner}-`;
+        const owned = [...expected.keys()].filter((id) => id.startsWith(prefix));
+        while (!killed) {
+          const attempt = chooseWrite(random, owned, () => `${prefix}${nextId++}`, `n${nextName++}`, expected);
+          inFlight.set(attempt.id, attempt);
+          let status: number;
+          let body: unknown;
+          try {
+            const response = await send(server.url, attempt, dispatcher);
+            status = response.status;
+            body = response.body;
+          } catch {
+            return; // The process died: the write's outcome is unknown, and checked after the restart.
+          }
+          inFlight.delete(attempt.id);
+          if (status >= 200 && status < 300) {
+            report.acknowledged[attempt.op]++;
+            if (attempt.op === 'delete') {
+              expected.delete(attempt.id);
+              owned.splice(owned.indexOf(attempt.id), 1);
+            } else {
+              if (attempt.op === 'create') owned.push(attempt.id);
+              expected.set(attempt.id, body as StoredItem);
+            }
+          } else {
+            report.violations.push(`round ${round}: ${attempt.op} ${attempt.id} answered ${status} under normal load`);
+            return;
+          }
+        }
+      };
+
+      const load = Promise.all(Array.from({ length: clients }, (_, owner) => client(owner)));
+      await new Promise((resolve) => setTimeout(resolve, random.int(minDelay, maxDelay)));
+      const crashed = server;
+      await crashed.stop('SIGKILL');
+      killed = true;
+      await load;
+      await dispatcher.destroy();
+      report.kills++;
+      report.compactions += countMatches(crashed.stdout(), /"msg":"store compacted"/g);
+      const leftOver = leftOverFiles(options.dbPath);
+      if (leftOver.length > 0) report.killsDuringCompaction++;
+
+      try {
+        server = await startServer(env);
+      } catch (err) {
+        report.failedRestarts++;
+        report.violations.push(`round ${round}: the restart failed: ${String(err)}`);
+        break;
+      }
+      const tempFiles = leftOverFiles(options.dbPath).filter((name) => name.includes('.tmp-'));
+      if (tempFiles.length > 0) {
+        report.tempFilesAfterStart += tempFiles.length;
+        report.violations.push(`round ${round}: temp files left after the start: ${tempFiles.join(', ')}`);
+      }
+
+      const actual = await readAllItems(server.url);
+      for (const violation of reconcile(expected, inFlight, actual, report))
+        report.violations.push(`round ${round}: ${violation}`);
+      options.progress?.(
+        `kill ${round}/${options.kills}: ${actual.size} items, ${inFlight.size} writes in flight, ` +
+          `${leftOver.length > 0 ? 'during a compaction, ' : ''}${report.violations.length} violations`,
+      );
+      if (report.violations.length > 20) break;
+    }
+  }
 }
 
 function chooseWrite(

@@ -38,16 +38,24 @@ export function traceTo(file: string, syscalls: readonly string[] = STORE_SYSCAL
  * thread, so the server gets one libuv worker thread (UV_THREADPOOL_SIZE=1 in its environment),
  * which makes every store call of the process count.
  */
-export function injectFault(syscall: string, error: string, when: string): string[] {
+export function injectFault(syscall: string, error: string, when: string, traceFile: string): string[] {
   return [
     'strace',
     '-f',
     '--seccomp-bpf',
+    '-y',
+    '-s',
+    '0',
     '-o',
-    '/dev/null',
+    traceFile,
     '-e',
     `trace=${syscall}`,
     '-e',
     `inject=${syscall}:error=${error}:when=${when}`,
   ];
+}
+
+/** The files whose calls strace failed on purpose, from a trace written by injectFault. */
+export function injectedFiles(trace: string): string[] {
+  return [...trace.matchAll(/^\d+ +\w+\(\d+<([^>]*)>.*\(INJECTED\)$/gm)].map((match) => match[1]!);
 }

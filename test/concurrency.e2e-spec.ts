@@ -2,21 +2,15 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { Agent, request } from 'undici';
 import { startApp } from './support/in-process-app.js';
+import { readAllItems } from './support/items.js';
 import { makeTempDir } from './support/temp-dir.js';
 
 const CLIENTS = 64;
 const CREATES_PER_CLIENT = 500;
 
+/** Every id the service lists, in list order. */
 async function listAll(url: string, dispatcher: Agent): Promise<string[]> {
-  const ids: string[] = [];
-  let cursor: string | null = null;
-  do {
-    const response = await request(`${url}/items?limit=1000${cursor ? `&cursor=${cursor}` : ''}`, { dispatcher });
-    const page = (await response.body.json()) as { items: Array<{ id: string }>; next_cursor: string | null };
-    ids.push(...page.items.map((i) => i.id));
-    cursor = page.next_cursor;
-  } while (cursor !== null);
-  return ids;
+  return [...(await readAllItems(url, dispatcher)).keys()];
 }
 
 describe('Concurrent creates', () => {

@@ -19,7 +19,7 @@ import { runServerToExit, type SpawnOptions, startServer } from '../support/serv
 import { makeTempDir } from '../support/temp-dir.js';
 import { fileTree } from './support/file-tree.js';
 import { Random } from './support/random.js';
-import { readAllItems, type StoredItem } from './support/store-client.js';
+import { readAllItems, type StoredItem } from '../support/items.js';
 
 /** The files of one store, as a variant finds and changes them. */
 interface Store {

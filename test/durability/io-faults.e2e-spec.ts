@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { assertProblem, jsonRequest } from '../support/http.js';
 import { startServer, type ServerProcess } from '../support/server-process.js';
 import { makeTempDir } from '../support/temp-dir.js';
-import { diffStore, readAllItems, type StoredItem } from './support/store-client.js';
+import { diffStore, readAllItems, type StoredItem } from '../support/items.js';
 import { injectedFiles, injectFault } from './support/strace.js';
 
 const MAX_N = Number(process.env.FAULT_MAX_N ?? 30);

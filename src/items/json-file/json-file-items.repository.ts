@@ -319,6 +319,7 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
       this.oldJournalExists = false;
       this.logger.log({ msg: 'store compacted', items: items.length, seq, snapshot_bytes: this.snapshotBytes });
     } catch (err) {
+      if (this.failure) return; // fail() has said it all: there will be no retry, but a restart.
       this.compactionRetryAt = Date.now() + 10_000;
       this.logger.error({ msg: 'store compaction failed; will retry', err: describeFsError(err) });
     }

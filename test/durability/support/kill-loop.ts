@@ -1,8 +1,9 @@
 import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
 import { Agent, request } from 'undici';
 import { startServer } from '../../support/server-process.js';
 import { Random } from './random.js';
-import { readAllItems, type StoredItem } from './store-client.js';
+import { readAllItems, type StoredItem } from '../../support/items.js';
 
 export interface KillLoopOptions {
   dbPath: string;
@@ -249,8 +250,8 @@ function same(a: StoredItem | undefined, b: StoredItem | undefined): boolean {
 
 /** Files a crash inside a compaction leaves: a temp snapshot, or the journal set aside. */
 function leftOverFiles(dbPath: string): string[] {
-  const dir = dbPath.slice(0, dbPath.lastIndexOf('/'));
-  const base = dbPath.slice(dbPath.lastIndexOf('/') + 1);
+  const dir = path.dirname(dbPath);
+  const base = path.basename(dbPath);
   if (!existsSync(dir)) return [];
   return readdirSync(dir).filter((name) => name.startsWith(`${base}.tmp-`) || name === `${base}.journal.old`);
 }

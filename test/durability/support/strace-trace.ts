@@ -1,3 +1,5 @@
+import path from 'node:path';
+
 /**
  * Reads an `strace -f -y` trace and checks the order of the store's system calls against the rules
  * its durability rests on. Only what strace printed is used: line order is the order in which the
@@ -78,7 +80,7 @@ export interface AcknowledgedWrite {
  *    its last write, and is followed by an fsync of the directory before the old journal is removed.
  */
 export function checkOrder(calls: Syscall[], dbPath: string, writes: readonly AcknowledgedWrite[]): OrderReport {
-  const directory = dbPath.slice(0, dbPath.lastIndexOf('/'));
+  const directory = path.dirname(dbPath);
   const journal = `${dbPath}.journal`;
   const oldJournal = `${dbPath}.journal.old`;
   const violations: string[] = [];

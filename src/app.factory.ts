@@ -5,9 +5,16 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module.js';
 import { registerJsonBodyParser } from './common/json-body.parser.js';
-import { ProblemDetailsFilter, problemFor, sendProblem } from './common/problem-details.filter.js';
+import {
+  ProblemDetailsFilter,
+  problemFor,
+  sendClientErrorProblem,
+  sendProblem,
+} from './common/problem-details.filter.js';
 import { createValidationPipe } from './common/validation.pipe.js';
 import { type AppConfig, loadConfig } from './config/app-config.js';
+import { InFlightRequests } from './health/in-flight-requests.js';
+import { Lifecycle } from './health/lifecycle.js';
 import { requestIdFor } from './observability/request-id.js';
 
 export interface CreateAppOptions {
@@ -19,6 +26,7 @@ export interface CreateAppOptions {
 export interface CreatedApp {
   app: NestFastifyApplication;
   config: AppConfig;
+  inFlight: InFlightRequests;
 }
 
 /**
@@ -27,17 +35,36 @@ export interface CreatedApp {
  */
 export async function createApp(options: CreateAppOptions = {}): Promise<CreatedApp> {
   const config = loadConfig(options.env ?? process.env, options.version);
+  const { http } = config;
   const adapter = new FastifyAdapter({
-    bodyLimit: config.http.bodyLimitBytes,
+    bodyLimit: http.bodyLimitBytes,
     genReqId: requestIdFor,
     requestIdHeader: false,
     logger: false,
+    keepAliveTimeout: http.keepAliveTimeoutMs,
+    requestTimeout: http.requestTimeoutMs,
+    http: {
+      headersTimeout: http.headersTimeoutMs,
+      requestTimeout: http.requestTimeoutMs,
+      keepAliveTimeout: http.keepAliveTimeoutMs,
+      maxHeaderSize: http.maxHeaderBytes,
+      // Node enforces the two timeouts only when it checks, every 30 s by default: a slow client
+      // would get up to 30 s more than configured.
+      connectionsCheckingInterval: Math.min(1_000, http.headersTimeoutMs),
+    },
+    // The shutdown (GracefulShutdown) stops the server itself: requests that reach a closing
+    // server are answered, with `Connection: close`, not turned away with a 503.
+    return503OnClosing: false,
+    forceCloseConnections: false,
+    clientErrorHandler: sendClientErrorProblem,
     // Errors Fastify raises before routing (a bad URL, an over-long segment) bypass Nest's filters.
     frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) =>
       sendProblem(reply, problemFor(error, request)),
   });
   const fastify = adapter.getInstance();
-  registerJsonBodyParser(fastify, config.http.bodyLimitBytes);
+  registerJsonBodyParser(fastify, http.bodyLimitBytes);
+  const inFlight = new InFlightRequests();
+  inFlight.register(fastify);
   fastify.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);
     done();
@@ -52,5 +79,13 @@ export async function createApp(options: CreateAppOptions = {}): Promise<Created
   app.useGlobalFilters(new ProblemDetailsFilter());
   app.useGlobalPipes(createValidationPipe());
   await app.init();
-  return { app, config };
+  return { app, config, inFlight };
+}
+
+/** Listens, then tells the probes that start-up is over; returns the address as `host:port`. */
+export async function startListening(app: NestFastifyApplication, host: string, port: number): Promise<string> {
+  await app.listen({ host, port });
+  app.get(Lifecycle).markServing();
+  const address = app.getHttpServer().address();
+  return typeof address === 'object' && address ? `${address.address}:${address.port}` : String(address);
 }

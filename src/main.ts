@@ -1,37 +1,65 @@
 import { Logger } from 'nestjs-pino';
 import { readFileSync } from 'node:fs';
-import { createApp } from './app.factory.js';
+import { createApp, startListening } from './app.factory.js';
 import { ConfigError } from './config/app-config.js';
+import { EXIT_CODES, exitCodeForSignal } from './health/exit-codes.js';
+import { GracefulShutdown, type ShutdownReason } from './health/graceful-shutdown.js';
 import { Lifecycle } from './health/lifecycle.js';
+import { flushLogs } from './observability/logging.module.js';
 
-const EXIT_CONFIG = 78; // EX_CONFIG from sysexits.h: the configuration is wrong.
-const EXIT_IO_ERROR = 74; // EX_IOERR: the store hit an I/O error it could not undo.
+const SHUTDOWN_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];
+/** Time the store and the logs get to close once the requests are done, before the process gives up. */
+const CLOSE_BUDGET_MS = 5_000;
 
 async function main(): Promise<void> {
   const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
     version: string;
   };
-  const { app, config } = await createApp({ env: process.env, version });
-  // process.exit(0) after the hooks, not a re-raised signal: a drained shutdown is a success.
-  app.enableShutdownHooks(['SIGTERM', 'SIGINT'], { useProcessExit: true });
+  const { app, config, inFlight } = await createApp({ env: process.env, version });
   const logger = app.get(Logger);
-  app.get(Lifecycle).onFatal((err) => {
+  const lifecycle = app.get(Lifecycle);
+  const shutdown = new GracefulShutdown({
+    app,
+    lifecycle,
+    inFlight,
+    logger,
+    drainDelayMs: config.shutdown.drainDelayMs,
+    timeoutMs: config.shutdown.timeoutMs,
+    flushLogs,
+  });
+
+  const stop = (reason: ShutdownReason) => {
+    // Not unref'd: if a step never settled, an empty event loop would end the process with 0.
+    setTimeout(() => {
+      logger.error({ msg: 'shutdown did not finish in time; exiting', exit_code: EXIT_CODES.shutdownTimeout });
+      process.exit(EXIT_CODES.shutdownTimeout);
+    }, shutdown.budgetMs + CLOSE_BUDGET_MS);
+    void shutdown.run(reason).then((code) => process.exit(code));
+  };
+
+  // Nest's enableShutdownHooks() is not used: its handler ignores a second signal and always exits 0.
+  // The sequence still ends in app.close(), which runs the same Nest shutdown hooks.
+  for (const signal of SHUTDOWN_SIGNALS) {
+    process.on(signal, () => {
+      if (!shutdown.started) return stop({ signal });
+      // An operator (or a supervisor that ran out of patience) insists: exit now. Every acknowledged
+      // write is already on disk, so this is no worse than kill -9.
+      const code = exitCodeForSignal(signal);
+      logger.warn({ msg: 'second signal during shutdown; exiting now', signal, exit_code: code });
+      process.exit(code);
+    });
+  }
+  lifecycle.onFatal((err) => {
     // Stop rather than limp on: the supervisor restarts the process, and start-up recovers a
     // consistent store from disk (the path every crash test exercises).
-    logger.fatal({
-      msg: 'fatal error; exiting so that a restart recovers',
-      err: err.message,
-      exit_code: EXIT_IO_ERROR,
-    });
-    process.exitCode = EXIT_IO_ERROR;
-    setTimeout(() => process.exit(EXIT_IO_ERROR), config.shutdown.timeoutMs).unref();
-    void app.close().finally(() => process.exit(EXIT_IO_ERROR));
+    logger.fatal({ msg: 'fatal error; exiting so that a restart recovers', err: err.message });
+    stop({ fatal: err });
   });
-  await app.listen({ host: config.http.host, port: config.http.port });
-  const address = app.getHttpServer().address();
+
+  const address = await startListening(app, config.http.host, config.http.port);
   logger.log({
     msg: 'listening',
-    address: typeof address === 'object' && address ? `${address.address}:${address.port}` : String(address),
+    address,
     pid: process.pid,
     app_env: config.app.env,
     node_version: process.version,
@@ -41,9 +69,9 @@ async function main(): Promise<void> {
 main().catch((err: unknown) => {
   if (err instanceof ConfigError) {
     process.stderr.write(`${err.message}\n`);
-    process.exitCode = EXIT_CONFIG;
+    process.exitCode = EXIT_CODES.config;
     return;
   }
   process.stderr.write(`items-service failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exitCode = 1;
+  process.exitCode = EXIT_CODES.failed;
 });

@@ -134,6 +134,29 @@ describe('Malformed requests', () => {
     });
   }
 
+  // Node's HTTP parser refuses these before a request exists; the answer is still a problem.
+  for (const [name, bytes, status, code] of [
+    [
+      'headers over HTTP_MAX_HEADER_SIZE',
+      `GET /items HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(20_000)}\r\n\r\n`,
+      431,
+      'HEADERS_TOO_LARGE',
+    ],
+    ['bytes that are not HTTP', 'HELLO THERE\r\n\r\n', 400, 'MALFORMED_REQUEST'],
+    ['a request line with a space in the path', 'GET /items /x HTTP/1.1\r\nHost: x\r\n\r\n', 400, 'MALFORMED_REQUEST'],
+  ] as const) {
+    it(`when sent ${name}, then ${status} problem+json and the connection is closed`, async () => {
+      const response = await rawRequest(running.url, bytes);
+      assert.equal(response.status, status);
+      assert.match(response.headers['content-type'] ?? '', /^application\/problem\+json/);
+      const problem = JSON.parse(response.body) as Record<string, unknown>;
+      assert.equal(problem.status, status);
+      assert.equal(problem.code, code);
+      assert.equal(problem.request_id, response.headers['x-request-id']);
+      assert.equal(response.headers.connection, 'close');
+    });
+  }
+
   it('when all of them have been sent, then nothing was stored', async () => {
     const response = await fetch(`${running.url}/items?limit=1000`);
     assert.deepEqual(await response.json(), { items: [], next_cursor: null });

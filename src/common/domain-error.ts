@@ -16,6 +16,8 @@ export abstract class DomainError extends Error {
   abstract readonly kind: DomainErrorKind;
   /** Field-level details, for `invalid` errors. */
   readonly errors?: readonly FieldError[];
+  /** Per-check results, for a failed health probe. */
+  readonly checks?: Readonly<Record<string, unknown>>;
 }
 
 /** The request itself is malformed: its body, query or path parameters. */

@@ -52,6 +52,6 @@ describe('problemFor', () => {
 
   it('when the path is very long, then instance is cut short', () => {
     const long = { id: 'r', url: `/${'x'.repeat(5000)}` } as FastifyRequest;
-    assert.ok(problemFor(new NotFoundException(), long).instance.length < 200);
+    assert.ok(problemFor(new NotFoundException(), long).instance!.length < 200);
   });
 });

@@ -1,6 +1,8 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { STATUS_CODES } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { type ServerResponse, STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import { DomainError, type DomainErrorKind, type FieldError } from './domain-error.js';
 
 const STATUS_BY_KIND: Record<DomainErrorKind, number> = {
@@ -45,10 +47,13 @@ export interface ProblemDetails {
   title: string;
   status: number;
   detail: string;
-  instance: string;
+  /** The request path; absent when the request could not be read that far. */
+  instance?: string;
   code: string;
   request_id: string;
   errors?: readonly FieldError[];
+  /** A failed health probe: each check with its status, and why it is down. */
+  checks?: Readonly<Record<string, unknown>>;
 }
 
 /**
@@ -86,7 +91,9 @@ export function sendProblem(reply: FastifyReply, problem: ProblemDetails): void 
 export function problemFor(exception: unknown, request: FastifyRequest): ProblemDetails {
   if (exception instanceof DomainError) {
     const status = STATUS_BY_KIND[exception.kind];
-    return buildProblem(request, status, exception.code, exception.message, exception.errors);
+    const problem = buildProblem(request, status, exception.code, exception.message, exception.errors);
+    if (exception.checks) problem.checks = exception.checks;
+    return problem;
   }
   if (exception instanceof HttpException) {
     const status = exception.getStatus();
@@ -123,6 +130,49 @@ function buildProblem(
   };
   if (errors && errors.length > 0) problem.errors = errors;
   return problem;
+}
+
+/** What Node's HTTP parser reports before a request exists, as the client is told it. */
+const CLIENT_ERRORS: Record<string, { status: number; code: string; detail: string }> = {
+  ERR_HTTP_REQUEST_TIMEOUT: {
+    status: 408,
+    code: 'REQUEST_TIMEOUT',
+    detail: 'The request was not received in time (HTTP_HEADERS_TIMEOUT, HTTP_REQUEST_TIMEOUT).',
+  },
+  HPE_HEADER_OVERFLOW: {
+    status: 431,
+    code: 'HEADERS_TOO_LARGE',
+    detail: 'The request headers are larger than the limit.',
+  },
+};
+const MALFORMED_REQUEST = { status: 400, code: 'MALFORMED_REQUEST', detail: 'The request is not valid HTTP/1.1.' };
+
+/**
+ * Fastify's `clientErrorHandler`: a request Node could not parse, or that came too slowly, is answered
+ * with a problem like any other before the connection is closed (Fastify's own answer is plain JSON).
+ */
+export function sendClientErrorProblem(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const { status, code, detail } = CLIENT_ERRORS[error.code ?? ''] ?? MALFORMED_REQUEST;
+  const response = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
+  // A response already under way cannot be replaced; the connection is only closed.
+  if (socket.writable && !response?.headersSent) {
+    const problem: ProblemDetails = {
+      type: PROBLEM_TYPE_PREFIX + code.toLowerCase().replaceAll('_', '-'),
+      title: STATUS_CODES[status]!,
+      status,
+      detail,
+      code,
+      request_id: randomUUID(),
+    };
+    const body = JSON.stringify(problem);
+    socket.write(
+      `HTTP/1.1 ${status} ${problem.title}\r\nContent-Type: application/problem+json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${problem.request_id}\r\n` +
+        `Connection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
 }
 
 function codeForStatus(status: number): string {

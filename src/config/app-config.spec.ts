@@ -33,6 +33,29 @@ describe('loadConfig', () => {
     assert.equal(config.shutdown.timeoutMs, 10_000);
     assert.equal(config.shutdown.drainDelayMs, 5_000);
     assert.deepEqual(config.auth.apiKeys, []);
+    assert.equal(config.http.headersTimeoutMs, 10_000);
+    assert.equal(config.http.requestTimeoutMs, 30_000);
+    assert.equal(config.http.keepAliveTimeoutMs, 65_000);
+    assert.equal(config.http.maxHeaderBytes, 16 * 1024);
+  });
+
+  it('when the HTTP server limits are set, then they are parsed', () => {
+    const { http } = loadConfig({
+      HTTP_HEADERS_TIMEOUT: '5s',
+      HTTP_REQUEST_TIMEOUT: '1m',
+      HTTP_KEEPALIVE_TIMEOUT: '75s',
+      HTTP_MAX_HEADER_SIZE: '32kb',
+    });
+    assert.deepEqual(
+      [http.headersTimeoutMs, http.requestTimeoutMs, http.keepAliveTimeoutMs, http.maxHeaderBytes],
+      [5_000, 60_000, 75_000, 32 * 1024],
+    );
+  });
+
+  it('when the headers timeout is longer than the request timeout, then both are named', () => {
+    assert.deepEqual(problemsOf({ HTTP_HEADERS_TIMEOUT: '20s', HTTP_REQUEST_TIMEOUT: '10s' }), [
+      'HTTP_HEADERS_TIMEOUT must not be longer than HTTP_REQUEST_TIMEOUT',
+    ]);
   });
 
   it('when values are set, then they are parsed and typed', () => {
@@ -78,6 +101,10 @@ describe('loadConfig', () => {
     ['SHUTDOWN_DRAIN_DELAY', { SHUTDOWN_DRAIN_DELAY: '-1s' }],
     ['BODY_LIMIT', { BODY_LIMIT: 'huge' }],
     ['DB_COMPACT_THRESHOLD', { DB_COMPACT_THRESHOLD: '512' }],
+    ['HTTP_HEADERS_TIMEOUT', { HTTP_HEADERS_TIMEOUT: '0' }],
+    ['HTTP_REQUEST_TIMEOUT', { HTTP_REQUEST_TIMEOUT: 'never' }],
+    ['HTTP_KEEPALIVE_TIMEOUT', { HTTP_KEEPALIVE_TIMEOUT: '10ms' }],
+    ['HTTP_MAX_HEADER_SIZE', { HTTP_MAX_HEADER_SIZE: '100' }],
     ['DB_COMPACT_THRESHOLD', { DB_COMPACT_THRESHOLD: 'often' }],
     ['AUTH_READS', { AUTH_READS: 'maybe' }],
     ['API_KEYS', { API_KEYS: 'short' }],

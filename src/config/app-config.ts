@@ -9,7 +9,18 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 /** The validated settings, one namespace per concern. Built once by `loadConfig`. */
 export interface AppConfig {
   app: { env: AppEnv; version: string };
-  http: { host: string; port: number; bodyLimitBytes: number };
+  http: {
+    host: string;
+    port: number;
+    bodyLimitBytes: number;
+    /** Time a client has to send the request line and headers (slowloris). */
+    headersTimeoutMs: number;
+    /** Time a client has to send the whole request, body included. */
+    requestTimeoutMs: number;
+    /** How long an idle keep-alive connection stays open. */
+    keepAliveTimeoutMs: number;
+    maxHeaderBytes: number;
+  };
   log: { level: LogLevel };
   store: {
     path: string;
@@ -49,7 +60,15 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
 
   return {
     app: { env: v.APP_ENV as AppEnv, version },
-    http: { host: v.HOST as string, port: v.PORT as number, bodyLimitBytes: v.BODY_LIMIT as number },
+    http: {
+      host: v.HOST as string,
+      port: v.PORT as number,
+      bodyLimitBytes: v.BODY_LIMIT as number,
+      headersTimeoutMs: v.HTTP_HEADERS_TIMEOUT as number,
+      requestTimeoutMs: v.HTTP_REQUEST_TIMEOUT as number,
+      keepAliveTimeoutMs: v.HTTP_KEEPALIVE_TIMEOUT as number,
+      maxHeaderBytes: v.HTTP_MAX_HEADER_SIZE as number,
+    },
     log: { level: v.LOG_LEVEL as LogLevel },
     store: { path: path.resolve(v.DB_PATH as string), compactThresholdBytes: v.DB_COMPACT_THRESHOLD as number },
     shutdown: { timeoutMs: v.SHUTDOWN_TIMEOUT as number, drainDelayMs: v.SHUTDOWN_DRAIN_DELAY as number },

@@ -4,9 +4,17 @@ import { parseByteSize, parseDuration } from './duration.js';
 /** Variables whose values are secrets: they accept `NAME_FILE`, and no message ever shows them. */
 export const SECRET_VARIABLES = ['API_KEYS'] as const;
 
-const duration = Joi.string()
-  .custom((value: string, helpers) => parseDuration(value) ?? helpers.error('duration.invalid'))
-  .messages({ 'duration.invalid': '{{#label}} must be a duration such as 10s, 1m30s, 500ms or plain seconds' });
+const duration = (min = 0) =>
+  Joi.string()
+    .custom((value: string, helpers) => {
+      const ms = parseDuration(value);
+      if (ms === undefined) return helpers.error('duration.invalid');
+      return ms >= min ? ms : helpers.error('duration.tooShort', { min });
+    })
+    .messages({
+      'duration.invalid': '{{#label}} must be a duration such as 10s, 1m30s, 500ms or plain seconds',
+      'duration.tooShort': '{{#label}} must be at least {{#min}} ms',
+    });
 
 const byteSize = (min = 1) =>
   Joi.string()
@@ -38,9 +46,17 @@ export const envSchema = Joi.object({
     }),
   // joi does not run defaults through `custom`, so they are given already parsed (ms, bytes).
   DB_COMPACT_THRESHOLD: byteSize(1024).default(1024 * 1024),
-  SHUTDOWN_TIMEOUT: duration.default(10_000),
-  SHUTDOWN_DRAIN_DELAY: duration.default(5_000),
+  SHUTDOWN_TIMEOUT: duration().default(10_000),
+  SHUTDOWN_DRAIN_DELAY: duration().default(5_000),
   BODY_LIMIT: byteSize().default(64 * 1024),
+  // Go's http.Server names: ReadHeaderTimeout, ReadTimeout, IdleTimeout, MaxHeaderBytes. A minimum,
+  // because 0 would switch Node's protection off.
+  HTTP_HEADERS_TIMEOUT: duration(100).default(10_000),
+  HTTP_REQUEST_TIMEOUT: duration(100).default(30_000),
+  // Above the 60 s idle timeout of common load balancers, so that they, not we, close an idle
+  // connection: the side that closes first races the other's next request.
+  HTTP_KEEPALIVE_TIMEOUT: duration(100).default(65_000),
+  HTTP_MAX_HEADER_SIZE: byteSize(1024).default(16 * 1024),
   API_KEYS: Joi.string()
     .custom((value: string, helpers) => {
       const keys = value
@@ -60,6 +76,10 @@ export const envSchema = Joi.object({
 /** Rules across variables; checked on what the schema could parse, so they are reported with the rest. */
 export function crossVariableProblems(env: Record<string, unknown>): string[] {
   const problems: string[] = [];
+  const headersTimeout = env.HTTP_HEADERS_TIMEOUT;
+  const requestTimeout = env.HTTP_REQUEST_TIMEOUT;
+  if (typeof headersTimeout === 'number' && typeof requestTimeout === 'number' && headersTimeout > requestTimeout)
+    problems.push('HTTP_HEADERS_TIMEOUT must not be longer than HTTP_REQUEST_TIMEOUT');
   const authDisabled = env.AUTH_DISABLED === true;
   if (env.API_KEYS !== undefined && authDisabled)
     problems.push('API_KEYS and AUTH_DISABLED=true are both set: choose one');

@@ -13,6 +13,6 @@ import { ItemsService } from './items.service.js';
     JsonFileItemsRepository,
     { provide: ITEMS_REPOSITORY, useExisting: JsonFileItemsRepository },
   ],
-  exports: [JsonFileItemsRepository],
+  exports: [JsonFileItemsRepository, ITEMS_REPOSITORY],
 })
 export class ItemsModule {}

@@ -17,4 +17,6 @@ export interface ItemsRepository {
   replace(item: Item, expectedVersion: number): Promise<void>;
   /** Deletes the item, if given only when its stored version is `expectedVersion`. */
   remove(id: string, expectedVersion?: number): Promise<void>;
+  /** Resolves if the store can serve reads and take writes now; else rejects, saying why. Cheap. */
+  checkWritable(): Promise<void>;
 }

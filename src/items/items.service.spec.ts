@@ -44,6 +44,9 @@ class FakeItemsRepository implements ItemsRepository {
     this.index.delete(id);
     return Promise.resolve();
   }
+  checkWritable(): Promise<void> {
+    return Promise.resolve();
+  }
 }
 
 describe('ItemsService', () => {

@@ -1,5 +1,5 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import { LoggerModule } from 'nestjs-pino';
+import { LoggerModule, PinoLogger } from 'nestjs-pino';
 import type { AppConfig } from '../config/app-config.js';
 
 /** Redacted wherever they appear in a log line: credentials a request or a config may carry. */
@@ -32,4 +32,9 @@ export class LoggingModule {
       ],
     };
   }
+}
+
+/** Writes out what pino has buffered; resolves once it is written (or could not be). */
+export function flushLogs(): Promise<void> {
+  return new Promise((resolve) => PinoLogger.root.flush(() => resolve()));
 }

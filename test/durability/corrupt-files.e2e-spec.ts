@@ -15,10 +15,10 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { jsonRequest } from '../support/http.js';
-import { runServerToExit, type SpawnOptions, startServer } from '../support/server-process.js';
+import { runServerToExit, startServer, UNPRIVILEGED } from '../support/server-process.js';
 import { makeTempDir } from '../support/temp-dir.js';
 import { fileTree } from './support/file-tree.js';
-import { Random } from './support/random.js';
+import { Random } from '../support/random.js';
 import { readAllItems, type StoredItem } from '../support/items.js';
 
 /** The files of one store, as a variant finds and changes them. */
@@ -339,7 +339,7 @@ const LOADS: Loads[] = [
 ];
 
 /** Root may read anything; the server runs as nobody so that permission variants mean something. */
-const asUser: SpawnOptions = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+const asUser = UNPRIVILEGED;
 
 function chownTree(root: string): void {
   if (asUser.uid === undefined) return;

@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { makeTempDir } from '../support/temp-dir.js';
 import { runKillLoop } from './support/kill-loop.js';
-import { seedFromEnv } from './support/random.js';
+import { seedFromEnv } from '../support/random.js';
 
 const { values } = parseArgs({
   options: {

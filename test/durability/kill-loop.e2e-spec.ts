@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { makeTempDir } from '../support/temp-dir.js';
 import { runKillLoop } from './support/kill-loop.js';
-import { seedFromEnv } from './support/random.js';
+import { seedFromEnv } from '../support/random.js';
 
 /** CI runs 50; `npm run test:crash -- --kills 500` runs as many as asked. */
 const KILLS = Number(process.env.CRASH_KILLS ?? 50);

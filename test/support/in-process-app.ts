@@ -1,5 +1,5 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { createApp } from '../../src/app.factory.js';
+import { createApp, startListening } from '../../src/app.factory.js';
 
 export interface RunningApp {
   app: NestFastifyApplication;
@@ -10,8 +10,6 @@ export interface RunningApp {
 /** Starts the real app (as main.ts wires it) on 127.0.0.1, port 0, with the given environment. */
 export async function startApp(env: Record<string, string>): Promise<RunningApp> {
   const { app } = await createApp({ env: { LOG_LEVEL: 'silent', SHUTDOWN_DRAIN_DELAY: '0', ...env } });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.getHttpServer().address();
-  if (address === null || typeof address !== 'object') throw new Error('no address');
-  return { app, url: `http://127.0.0.1:${address.port}`, close: () => app.close() };
+  const address = await startListening(app, '127.0.0.1', 0);
+  return { app, url: `http://${address}`, close: () => app.close() };
 }

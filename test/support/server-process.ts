@@ -31,6 +31,9 @@ export interface SpawnOptions {
   gid?: number;
 }
 
+/** Another user than root, when the tests run as root: root passes every permission check. */
+export const UNPRIVILEGED: SpawnOptions = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+
 /**
  * Runs the built server (dist/main.js) as production does, with the same Node that runs the tests,
  * and waits for its "listening" log line. PORT defaults to 0 and HOST to 127.0.0.1.

@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { mkdir, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, open, readdir, rename, statfs, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { AppConfig } from '../../config/app-config.js';
 import { APP_CONFIG } from '../../config/config.module.js';
@@ -133,6 +134,24 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
 
   isLoaded(): boolean {
     return this.loaded;
+  }
+
+  /**
+   * Readiness: loaded, no I/O error, and a data directory that takes new files (compaction needs it,
+   * and so does the next start-up, for its lock) on a disk with space left. Two cheap system calls.
+   * The reasons name no path: the probes answer anyone.
+   */
+  async checkWritable(): Promise<void> {
+    if (this.failure) throw new Error(`the store stopped after an I/O error: ${describeFsError(this.failure)}`);
+    if (!this.loaded) throw new Error('the store is not open');
+    if (this.closing) throw new Error('the store is closing');
+    try {
+      await access(this.files.directory, constants.W_OK);
+    } catch (err) {
+      throw new Error(`the data directory is not writable: ${describeFsError(err)}`, { cause: err });
+    }
+    const { bavail } = await statfs(this.files.directory);
+    if (bavail === 0) throw new Error('the data disk is full');
   }
 
   async close(): Promise<void> {

@@ -2,7 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { Agent, request } from 'undici';
 import { startServer } from '../../support/server-process.js';
-import { Random } from './random.js';
+import { Random } from '../../support/random.js';
 import { readAllItems, type StoredItem } from '../../support/items.js';
 
 export interface KillLoopOptions {

@@ -25,7 +25,8 @@ export class Random {
   }
 }
 
-export function seedFromEnv(): number {
-  const given = Number(process.env.CRASH_SEED);
+/** The seed in `variable` (to repeat a run), else a new one; tests print the seed they used. */
+export function seedFromEnv(variable = 'CRASH_SEED'): number {
+  const given = Number(process.env[variable]);
   return Number.isSafeInteger(given) && given > 0 ? given : Math.floor(Math.random() * 2 ** 31);
 }

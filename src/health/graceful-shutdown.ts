@@ -1,0 +1,161 @@
+import type { INestApplication, LoggerService } from '@nestjs/common';
+import type { Server } from 'node:http';
+import { Server as NetServer } from 'node:net';
+import { setImmediate, setTimeout as delay } from 'node:timers/promises';
+import { EXIT_CODES } from './exit-codes.js';
+import type { InFlightRequests } from './in-flight-requests.js';
+import type { Lifecycle } from './lifecycle.js';
+
+/**
+ * How long a connection with no request in progress may stay open once the server has stopped
+ * accepting. Closing it at once would reset a keep-alive client whose next request is already on the
+ * wire, or a connection accepted a moment ago whose first request has not been read yet; within this
+ * grace they get their answer, with `Connection: close`.
+ */
+const IDLE_CONNECTION_GRACE_MS = 1_000;
+
+export type ShutdownReason = { signal: NodeJS.Signals } | { fatal: Error };
+
+export interface GracefulShutdownOptions {
+  app: INestApplication;
+  lifecycle: Lifecycle;
+  inFlight: InFlightRequests;
+  logger: LoggerService;
+  drainDelayMs: number;
+  timeoutMs: number;
+  /** Writes out buffered log lines; the last step, so that the final line is not lost. */
+  flushLogs: () => Promise<void>;
+}
+
+/**
+ * The shutdown sequence (DESIGN.md, Lifecycle), run once whatever asks for it (a signal, a fatal
+ * store error), resolving with the exit code:
+ * 1. readiness fails at once, everything else keeps serving;
+ * 2. after the drain delay (none for a fatal error), stop accepting connections and ask every client
+ *    to close its connection after its response;
+ * 3. wait for in-flight requests up to the timeout, then cut what is left (and say so);
+ * 4. `app.close()`: Nest's shutdown hooks, in which the store finishes queued writes and closes;
+ * 5. flush the logs.
+ *
+ * The HTTP server is stopped here, before `app.close()`, not by Nest: Nest runs the providers'
+ * `onModuleDestroy` and `beforeApplicationShutdown` hooks (Terminus fails every check from then on,
+ * liveness included) before it closes the server, and it waits for that without a timeout.
+ */
+export class GracefulShutdown {
+  private running?: Promise<number>;
+  private exitCode: number = EXIT_CODES.ok;
+
+  constructor(private readonly options: GracefulShutdownOptions) {}
+
+  get started(): boolean {
+    return this.running !== undefined;
+  }
+
+  /** Starts the shutdown, or joins the one under way; resolves with the exit code. */
+  run(reason: ShutdownReason): Promise<number> {
+    if ('fatal' in reason) this.exitCode = EXIT_CODES.ioError;
+    this.running ??= this.sequence(reason);
+    return this.running;
+  }
+
+  /** The longest the sequence can take before it cuts requests; a supervisor's grace must exceed it. */
+  get budgetMs(): number {
+    return this.options.drainDelayMs + this.options.timeoutMs;
+  }
+
+  private async sequence(reason: ShutdownReason): Promise<number> {
+    const { app, lifecycle, inFlight, logger } = this.options;
+    const started = performance.now();
+    lifecycle.beginDraining();
+    const drainDelayMs = 'signal' in reason ? this.options.drainDelayMs : 0;
+    logger.log({
+      msg: 'shutting down',
+      ...('signal' in reason ? { signal: reason.signal } : { cause: 'fatal error' }),
+      drain_delay_ms: drainDelayMs,
+      timeout_ms: this.options.timeoutMs,
+      in_flight: inFlight.count,
+    });
+    if (drainDelayMs > 0) await delay(drainDelayMs);
+
+    // One more turn of the event loop accepts the connections the kernel has completed meanwhile:
+    // closing the listening socket would reset them.
+    await setImmediate();
+    lifecycle.beginStopping();
+    inFlight.closeConnectionsAfterResponse();
+    const server = app.getHttpServer() as Server;
+    const closed = stopAccepting(server);
+    logger.log({ msg: 'stopped accepting connections', in_flight: inFlight.count });
+
+    const cut = await this.waitForConnections(server, closed);
+    if (cut) {
+      this.exitCode = Math.max(this.exitCode, EXIT_CODES.shutdownTimeout);
+      logger.warn({
+        msg: 'shutdown timeout expired: cut the requests still in flight',
+        requests_cut: cut.requests,
+        connections_closed: cut.connections,
+        timeout_ms: this.options.timeoutMs,
+      });
+    }
+
+    try {
+      await app.close();
+    } catch (err) {
+      this.exitCode = Math.max(this.exitCode, EXIT_CODES.failed);
+      logger.error({ msg: 'shutdown step failed', err: err instanceof Error ? err.message : String(err) });
+    }
+    logger.log({
+      msg: 'shutdown complete',
+      exit_code: this.exitCode,
+      duration_ms: Math.round(performance.now() - started),
+    });
+    await this.options.flushLogs();
+    return this.exitCode;
+  }
+
+  /**
+   * Resolves once every connection has closed, or undefined; after the timeout, closes what is left
+   * and resolves with what it cut.
+   */
+  private async waitForConnections(
+    server: Server,
+    closed: Promise<void>,
+  ): Promise<{ requests: number; connections: number } | undefined> {
+    const { inFlight, timeoutMs } = this.options;
+    const grace = setTimeout(
+      () => {
+        server.closeIdleConnections();
+        // A response started before the stop went out without `Connection: close`: once it is done,
+        // its connection is idle, and is closed.
+        inFlight.onSettled(() => server.closeIdleConnections());
+      },
+      Math.min(IDLE_CONNECTION_GRACE_MS, timeoutMs),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<true>((resolve) => (timer = setTimeout(() => resolve(true), timeoutMs)));
+    try {
+      if ((await Promise.race([closed, timedOut])) !== true) return undefined;
+      const requests = inFlight.count;
+      const connections = await connectionCount(server);
+      server.closeAllConnections();
+      await closed;
+      return { requests, connections };
+    } finally {
+      clearTimeout(grace);
+      clearTimeout(timer);
+      inFlight.onSettled(undefined);
+    }
+  }
+}
+
+/**
+ * Stops listening; resolves once the last connection has closed. `http.Server#close` would also close
+ * every idle connection at once (see IDLE_CONNECTION_GRACE_MS) and stop enforcing the header and
+ * request timeouts; the base class's `close` only stops listening.
+ */
+function stopAccepting(server: Server): Promise<void> {
+  return new Promise((resolve) => NetServer.prototype.close.call(server, () => resolve()));
+}
+
+function connectionCount(server: Server): Promise<number> {
+  return new Promise((resolve) => server.getConnections((err, count) => resolve(err ? 0 : count)));
+}

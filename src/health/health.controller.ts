@@ -1,0 +1,71 @@
+import { Controller, Get, Logger, ServiceUnavailableException } from '@nestjs/common';
+import {
+  HealthCheck,
+  type HealthCheckResult,
+  HealthCheckService,
+  type HealthIndicatorFunction,
+} from '@nestjs/terminus';
+import { EventLoopHealth } from './event-loop.health.js';
+import { HealthCheckFailedError, type Probe } from './health.errors.js';
+import { LifecycleHealth } from './lifecycle.health.js';
+import { StoreHealth } from './store.health.js';
+
+/**
+ * The three probes Kubernetes uses. 200 with each check's result, or a 503 problem that names the
+ * failing checks. A probe is logged only when its outcome changes, not on every call.
+ */
+@Controller()
+export class HealthController {
+  private readonly logger = new Logger('Health');
+  private readonly lastOutcome = new Map<Probe, boolean>();
+
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly eventLoop: EventLoopHealth,
+    private readonly store: StoreHealth,
+    private readonly lifecycle: LifecycleHealth,
+  ) {}
+
+  /** Liveness: the process is not stuck. Dependencies are not checked: a restart would not fix them. */
+  @Get('healthz')
+  @HealthCheck()
+  liveness(): Promise<HealthCheckResult> {
+    return this.probe('liveness', [() => this.eventLoop.check()]);
+  }
+
+  /** Readiness: send traffic here; the store can take writes and no shutdown has begun. */
+  @Get('readyz')
+  @HealthCheck()
+  readiness(): Promise<HealthCheckResult> {
+    return this.probe('readiness', [() => this.lifecycle.shutdown(), () => this.store.check()]);
+  }
+
+  /** Startup: initialisation (store load, journal replay) has finished; liveness starts counting after. */
+  @Get('startupz')
+  @HealthCheck()
+  startup(): Promise<HealthCheckResult> {
+    return this.probe('startup', [() => this.lifecycle.startup()]);
+  }
+
+  private async probe(probe: Probe, checks: HealthIndicatorFunction[]): Promise<HealthCheckResult> {
+    try {
+      const result = await this.health.check(checks);
+      this.record(probe, true);
+      return result;
+    } catch (err) {
+      if (!(err instanceof ServiceUnavailableException)) throw err;
+      const failure = new HealthCheckFailedError(probe, err.getResponse() as HealthCheckResult);
+      this.record(probe, false, failure.message);
+      throw failure;
+    }
+  }
+
+  private record(probe: Probe, passed: boolean, detail?: string): void {
+    if (this.lastOutcome.get(probe) === passed) return;
+    const first = !this.lastOutcome.has(probe);
+    this.lastOutcome.set(probe, passed);
+    if (passed && first) return;
+    if (passed) this.logger.log({ msg: `${probe} probe passes again`, probe });
+    else this.logger.warn({ msg: `${probe} probe fails`, probe, detail });
+  }
+}

@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { describe, it, type TestContext } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { jsonRequest } from './support/http.js';
+import { createItemRequest, HttpSocket } from './support/http-socket.js';
+import { Random, seedFromEnv } from './support/random.js';
+import { startServer } from './support/server-process.js';
+import { makeTempDir } from './support/temp-dir.js';
+
+const TRIALS = Number(process.env.SHUTDOWN_TRIALS ?? 200);
+const SHUTDOWN_TIMEOUT_MS = 300;
+
+/**
+ * How the POST and the signal meet: the request sent just before the signal, just after it, or with
+ * its body still arriving when SHUTDOWN_TIMEOUT expires (so that it is cut).
+ */
+type Timing = 'request first' | 'signal first' | 'body too late';
+
+describe('Writes in flight at SIGTERM (the built server, restarted after each signal)', () => {
+  it(`when SIGTERM lands during a POST (${TRIALS} trials), then a 201 is always there after the restart, an error never is, and every run logs its final line`, async (t: TestContext) => {
+    const seed = seedFromEnv('SHUTDOWN_SEED');
+    t.diagnostic(`seed ${seed} (SHUTDOWN_SEED=${seed} repeats this run)`);
+    const random = new Random(seed);
+    const temp = makeTempDir();
+    const violations: string[] = [];
+    const outcomes = new Map<string, number>();
+    let finalLines = 0;
+    let previous: { id: string; answer: number | string } | undefined;
+    try {
+      for (let trial = 0; trial <= TRIALS; trial++) {
+        const server = await startServer({ DB_PATH: temp.dbPath, SHUTDOWN_TIMEOUT: `${SHUTDOWN_TIMEOUT_MS}ms` });
+        try {
+          if (previous) {
+            const present = (await jsonRequest(`${server.url}/items/${previous.id}`, 'GET')).status === 200;
+            if (previous.answer === 201 && !present)
+              violations.push(`${previous.id}: 201 received but the item is missing after the restart`);
+            if (previous.answer !== 201 && present)
+              violations.push(`${previous.id}: the item is there but the client got ${previous.answer}`);
+          }
+          if (trial === TRIALS) break;
+
+          const id = `trial-${trial}`;
+          const timing = random.pick<Timing>(['request first', 'signal first', 'body too late']);
+          const gapMs = random.int(0, 3);
+          const socket = await HttpSocket.connect(server.url);
+          const { head, body } = createItemRequest({ id, name: `written during shutdown ${trial}` });
+          const answer = socket.response().then(
+            (response) => response.status,
+            () => 'no response',
+          );
+          let exited: Promise<number | string>;
+          if (timing === 'request first') {
+            socket.write(head + body);
+            await delay(gapMs);
+            exited = server.stop('SIGTERM');
+          } else if (timing === 'signal first') {
+            exited = server.stop('SIGTERM');
+            await delay(gapMs);
+            socket.write(head + body);
+          } else {
+            socket.write(head + body.slice(0, 3));
+            await delay(gapMs);
+            exited = server.stop('SIGTERM');
+            await delay(SHUTDOWN_TIMEOUT_MS + 200);
+            if (socket.isOpen) socket.write(body.slice(3));
+          }
+          const code = await exited;
+          previous = { id, answer: await answer };
+          const key = `${timing}: ${previous.answer}, exit ${String(code)}`;
+          outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+          if (/"msg":"shutdown complete"/.test(server.stdout())) finalLines++;
+          else violations.push(`${id}: no final log line (exit ${String(code)}):\n${server.stdout().slice(-500)}`);
+          socket.destroy();
+        } finally {
+          await server.stop('SIGKILL');
+        }
+      }
+    } finally {
+      temp.remove();
+    }
+    t.diagnostic([...outcomes].map(([key, count]) => `${count} × ${key}`).join('; '));
+    t.diagnostic(`final shutdown log line in ${finalLines} of ${TRIALS} SIGTERM runs`);
+    assert.deepEqual(violations, []);
+    assert.equal(finalLines, TRIALS);
+  });
+});

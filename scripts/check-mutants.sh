@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Proves that each durability check can fail. Every patch in test/durability/mutants/ is a
-# deliberately broken store; each is applied to a copy of the working tree, built, and the check
-# it names is run against it. That check must FAIL. Exit 0 only when every mutant was caught.
+# Proves that the system tests can fail. Every patch in test/mutants/ is a deliberately broken
+# server (a store that acknowledges too early, a shutdown that cuts requests...); each is applied to
+# a copy of the working tree, built, and the spec it names (`# spec:`, under test/, optionally only
+# the tests matching `# only:`) is run against it. That spec must FAIL. Exit 0 only when every mutant
+# was caught.
 #   Usage: npm run test:mutants [-- name-filter]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,11 +11,14 @@ root=$PWD
 filter=${1:-}
 caught=0
 missed=0
-for patch in test/durability/mutants/*.patch; do
+for patch in test/mutants/*.patch; do
   name=$(basename "$patch" .patch)
   [[ -n "$filter" && "$name" != *"$filter"* ]] && continue
   spec=$(sed -n 's/^# spec: //p' "$patch")
   read -r -a envs <<<"$(sed -n 's/^# env: //p' "$patch")"
+  only=$(sed -n 's/^# only: //p' "$patch")
+  select=()
+  [[ -n "$only" ]] && select=(--test-name-pattern "$only")
   work=$(mktemp -d /tmp/items-mutant-XXXXXX)
   chmod 755 "$work" # the corrupt-files check runs the server as an unprivileged user
   # The working tree as it is (committed or not), without node_modules and build output.
@@ -26,8 +31,8 @@ for patch in test/durability/mutants/*.patch; do
   }
   started=$SECONDS
   if (cd "$work" && env "${envs[@]}" node --test --test-reporter=spec --test-concurrency=1 --test-timeout=600000 \
-    "build/test/durability/$spec.e2e-spec.js") >"$work/test.log" 2>&1; then
-    echo "MISSED  $name: $spec passed against the broken store"
+    "${select[@]}" "build/test/$spec.e2e-spec.js") >"$work/test.log" 2>&1; then
+    echo "MISSED  $name: $spec passed against the broken server"
     missed=$((missed + 1))
   else
     # The first failing assertion's message, from the list of failures at the end of the report.

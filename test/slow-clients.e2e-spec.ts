@@ -102,10 +102,10 @@ describe('Slow clients against the built server (HTTP_HEADERS_TIMEOUT, HTTP_REQU
       let sent = 0;
       const trickle = setInterval(() => socket.isOpen && sent < body.length && socket.write(body[sent++]!), 200);
       const answered = await response.finally(() => clearInterval(trickle));
+      assert.equal(answered.status, 408);
       const closed = await socket.closed;
       const cutAfter = closed.at - started;
 
-      assert.equal(answered.status, 408);
       assert.match(answered.headers['content-type'] ?? '', /^application\/problem\+json/);
       assert.equal(JSON.parse(answered.body).code, 'REQUEST_TIMEOUT');
       assert.ok(sent < body.length, 'the body was still arriving');

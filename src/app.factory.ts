@@ -41,21 +41,18 @@ export async function createApp(options: CreateAppOptions = {}): Promise<Created
     genReqId: requestIdFor,
     requestIdHeader: false,
     logger: false,
+    // Fastify sets these two on the server after creating it, with its own defaults (72 s and none).
     keepAliveTimeout: http.keepAliveTimeoutMs,
     requestTimeout: http.requestTimeoutMs,
+    // Given to http.createServer(), which checks headersTimeout <= requestTimeout against its own.
     http: {
       headersTimeout: http.headersTimeoutMs,
       requestTimeout: http.requestTimeoutMs,
-      keepAliveTimeout: http.keepAliveTimeoutMs,
       maxHeaderSize: http.maxHeaderBytes,
       // Node enforces the two timeouts only when it checks, every 30 s by default: a slow client
       // would get up to 30 s more than configured.
       connectionsCheckingInterval: Math.min(1_000, http.headersTimeoutMs),
     },
-    // The shutdown (GracefulShutdown) stops the server itself: requests that reach a closing
-    // server are answered, with `Connection: close`, not turned away with a 503.
-    return503OnClosing: false,
-    forceCloseConnections: false,
     clientErrorHandler: sendClientErrorProblem,
     // Errors Fastify raises before routing (a bad URL, an over-long segment) bypass Nest's filters.
     frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) =>
@@ -64,7 +61,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<Created
   const fastify = adapter.getInstance();
   registerJsonBodyParser(fastify, http.bodyLimitBytes);
   const inFlight = new InFlightRequests();
-  inFlight.register(fastify);
+  inFlight.register(fastify.server);
   fastify.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);
     done();

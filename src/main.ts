@@ -10,6 +10,8 @@ import { flushLogs } from './observability/logging.module.js';
 const SHUTDOWN_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];
 /** Time the store and the logs get to close once the requests are done, before the process gives up. */
 const CLOSE_BUDGET_MS = 5_000;
+/** The same signal again within this time is a duplicate delivery, not a second signal. */
+const DUPLICATE_SIGNAL_MS = 500;
 
 async function main(): Promise<void> {
   const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
@@ -29,19 +31,32 @@ async function main(): Promise<void> {
   });
 
   const stop = (reason: ShutdownReason) => {
+    if (shutdown.started) return void shutdown.run(reason); // joins it, raising the exit code if need be
     // Not unref'd: if a step never settled, an empty event loop would end the process with 0.
     setTimeout(() => {
-      logger.error({ msg: 'shutdown did not finish in time; exiting', exit_code: EXIT_CODES.shutdownTimeout });
-      process.exit(EXIT_CODES.shutdownTimeout);
+      const code = shutdown.exitCode === EXIT_CODES.ok ? EXIT_CODES.shutdownTimeout : shutdown.exitCode;
+      logger.error({ msg: 'shutdown did not finish in time; exiting', exit_code: code });
+      process.exit(code);
     }, shutdown.budgetMs + CLOSE_BUDGET_MS);
-    void shutdown.run(reason).then((code) => process.exit(code));
+    shutdown.run(reason).then(
+      (code) => process.exit(code),
+      () => process.exit(EXIT_CODES.failed),
+    );
   };
 
-  // Nest's enableShutdownHooks() is not used: its handler ignores a second signal and always exits 0.
-  // The sequence still ends in app.close(), which runs the same Nest shutdown hooks.
+  // Nest's enableShutdownHooks() is not used: its handler ignores a second signal and exits 0 (or
+  // re-raises the signal), and it closes the HTTP server only after the providers' shutdown hooks.
+  // The sequence still ends in app.close(), which runs the same Nest hooks.
+  let firstSignal: { signal: NodeJS.Signals; at: number } | undefined;
   for (const signal of SHUTDOWN_SIGNALS) {
     process.on(signal, () => {
-      if (!shutdown.started) return stop({ signal });
+      if (!firstSignal) {
+        firstSignal = { signal, at: performance.now() };
+        return stop({ signal });
+      }
+      // Ctrl-C under `npm start` delivers SIGINT twice at once: from the terminal to the process
+      // group, and from npm, which forwards it. That is one request to stop, not two.
+      if (signal === firstSignal.signal && performance.now() - firstSignal.at < DUPLICATE_SIGNAL_MS) return;
       // An operator (or a supervisor that ran out of patience) insists: exit now. Every acknowledged
       // write is already on disk, so this is no worse than kill -9.
       const code = exitCodeForSignal(signal);

@@ -6,9 +6,15 @@ import { jsonRequest } from './support/http.js';
 import { createItemRequest, HttpSocket } from './support/http-socket.js';
 import { startServer } from './support/server-process.js';
 import { makeTempDir } from './support/temp-dir.js';
+import { percentile } from './support/timing.js';
 
 const HEADERS_TIMEOUT_MS = 2_000;
 const REQUEST_TIMEOUT_MS = 3_000;
+const limitedServerEnv = (dbPath: string) => ({
+  DB_PATH: dbPath,
+  HTTP_HEADERS_TIMEOUT: `${HEADERS_TIMEOUT_MS}ms`,
+  HTTP_REQUEST_TIMEOUT: `${REQUEST_TIMEOUT_MS}ms`,
+});
 /** Node checks the two timeouts at this interval (min(1 s, HTTP_HEADERS_TIMEOUT), set by the app). */
 const CHECK_INTERVAL_MS = 1_000;
 
@@ -38,19 +44,10 @@ function slowloris(url: string, everyMs: number): Promise<{ closedAfterMs: numbe
   });
 }
 
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
-}
-
 describe('Slow clients against the built server (HTTP_HEADERS_TIMEOUT, HTTP_REQUEST_TIMEOUT)', () => {
   it('when 500 slowloris sockets trickle headers, then the server closes them all by the headers timeout + check interval + 2 s, and normal requests meanwhile succeed', async (t: TestContext) => {
     const temp = makeTempDir();
-    const server = await startServer({
-      DB_PATH: temp.dbPath,
-      HTTP_HEADERS_TIMEOUT: `${HEADERS_TIMEOUT_MS}ms`,
-      HTTP_REQUEST_TIMEOUT: `${REQUEST_TIMEOUT_MS}ms`,
-    });
+    const server = await startServer(limitedServerEnv(temp.dbPath));
     try {
       const slow = Array.from({ length: 500 }, () => slowloris(server.url, 700));
       let done = false;
@@ -88,11 +85,7 @@ describe('Slow clients against the built server (HTTP_HEADERS_TIMEOUT, HTTP_REQU
 
   it('when a body comes at 1 byte per 200 ms, then it is cut at the request timeout with a 408 problem', async () => {
     const temp = makeTempDir();
-    const server = await startServer({
-      DB_PATH: temp.dbPath,
-      HTTP_HEADERS_TIMEOUT: `${HEADERS_TIMEOUT_MS}ms`,
-      HTTP_REQUEST_TIMEOUT: `${REQUEST_TIMEOUT_MS}ms`,
-    });
+    const server = await startServer(limitedServerEnv(temp.dbPath));
     try {
       const socket = await HttpSocket.connect(server.url);
       const { head, body } = createItemRequest({ id: 'trickled', name: 'x'.repeat(100) });

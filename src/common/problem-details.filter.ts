@@ -139,6 +139,11 @@ const CLIENT_ERRORS: Record<string, { status: number; code: string; detail: stri
     code: 'REQUEST_TIMEOUT',
     detail: 'The request was not received in time (HTTP_HEADERS_TIMEOUT, HTTP_REQUEST_TIMEOUT).',
   },
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: {
+    status: 413,
+    code: 'BODY_TOO_LARGE',
+    detail: 'The chunk extensions are larger than the limit.',
+  },
   HPE_HEADER_OVERFLOW: {
     status: 431,
     code: 'HEADERS_TOO_LARGE',

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { HealthIndicatorService } from '@nestjs/terminus';
 import { EventLoopHealth } from './event-loop.health.js';
 
@@ -10,18 +11,29 @@ function blockFor(ms: number): void {
 
 describe('EventLoopHealth', () => {
   const health = new EventLoopHealth(new HealthIndicatorService());
+  before(() => health.onApplicationBootstrap());
+  after(() => health.onModuleDestroy());
 
-  it('when the event loop turns promptly, then event_loop is up with the delay measured', async () => {
-    const result = await health.check(1_000);
+  it('when the event loop turns promptly, then event_loop is up with the delays measured', async () => {
+    health.check(); // starts a new window
+    await delay(100);
+    const result = health.check(200);
     assert.equal(result.event_loop.status, 'up');
-    assert.equal(typeof result.event_loop.delay_ms, 'number');
+    assert.ok(result.event_loop.max_delay_ms < 200);
   });
 
-  it('when the event loop is blocked longer than the limit, then event_loop is down and says for how long', async () => {
-    const pending = health.check(20).then((result) => result);
-    blockFor(30); // past the limit (20 ms), short of the timeout (40 ms)
-    const result = await pending;
+  it('when the event loop was blocked longer than the limit since the last check, then event_loop is down and says for how long', async () => {
+    health.check();
+    blockFor(300);
+    await delay(60); // the next sample records the stall
+    const result = health.check(200);
     assert.equal(result.event_loop.status, 'down');
-    assert.match(String(result.event_loop.message), /a turn of the event loop took \d+ ms/);
+    assert.match(String(result.event_loop.message), /the event loop stalled for \d+ ms/);
+    assert.ok(Number(result.event_loop.max_delay_ms) >= 250);
+  });
+
+  it('when a stall is over and reported, then the next check starts afresh', async () => {
+    await delay(60);
+    assert.equal(health.check(200).event_loop.status, 'up');
   });
 });

@@ -16,6 +16,14 @@ const IDLE_CONNECTION_GRACE_MS = 1_000;
 
 export type ShutdownReason = { signal: NodeJS.Signals } | { fatal: Error };
 
+/** When several things go wrong, the exit code reports the one the supervisor most needs to see. */
+const EXIT_CODE_SEVERITY: readonly number[] = [
+  EXIT_CODES.ok,
+  EXIT_CODES.failed,
+  EXIT_CODES.shutdownTimeout,
+  EXIT_CODES.ioError,
+];
+
 export interface GracefulShutdownOptions {
   app: INestApplication;
   lifecycle: Lifecycle;
@@ -43,7 +51,7 @@ export interface GracefulShutdownOptions {
  */
 export class GracefulShutdown {
   private running?: Promise<number>;
-  private exitCode: number = EXIT_CODES.ok;
+  private code: number = EXIT_CODES.ok;
 
   constructor(private readonly options: GracefulShutdownOptions) {}
 
@@ -53,9 +61,14 @@ export class GracefulShutdown {
 
   /** Starts the shutdown, or joins the one under way; resolves with the exit code. */
   run(reason: ShutdownReason): Promise<number> {
-    if ('fatal' in reason) this.exitCode = EXIT_CODES.ioError;
+    if ('fatal' in reason) this.raise(EXIT_CODES.ioError);
     this.running ??= this.sequence(reason);
     return this.running;
+  }
+
+  /** The exit code as things stand: what to exit with if the sequence cannot finish. */
+  get exitCode(): number {
+    return this.code;
   }
 
   /** The longest the sequence can take before it cuts requests; a supervisor's grace must exceed it. */
@@ -77,8 +90,8 @@ export class GracefulShutdown {
     });
     if (drainDelayMs > 0) await delay(drainDelayMs);
 
-    // One more turn of the event loop accepts the connections the kernel has completed meanwhile:
-    // closing the listening socket would reset them.
+    // One more turn of the event loop accepts the connections the kernel has completed meanwhile,
+    // which closing the listening socket would reset: it narrows that window to microseconds.
     await setImmediate();
     lifecycle.beginStopping();
     inFlight.closeConnectionsAfterResponse();
@@ -88,7 +101,7 @@ export class GracefulShutdown {
 
     const cut = await this.waitForConnections(server, closed);
     if (cut) {
-      this.exitCode = Math.max(this.exitCode, EXIT_CODES.shutdownTimeout);
+      this.raise(EXIT_CODES.shutdownTimeout);
       logger.warn({
         msg: 'shutdown timeout expired: cut the requests still in flight',
         requests_cut: cut.requests,
@@ -100,16 +113,20 @@ export class GracefulShutdown {
     try {
       await app.close();
     } catch (err) {
-      this.exitCode = Math.max(this.exitCode, EXIT_CODES.failed);
+      this.raise(EXIT_CODES.failed);
       logger.error({ msg: 'shutdown step failed', err: err instanceof Error ? err.message : String(err) });
     }
     logger.log({
       msg: 'shutdown complete',
-      exit_code: this.exitCode,
+      exit_code: this.code,
       duration_ms: Math.round(performance.now() - started),
     });
     await this.options.flushLogs();
-    return this.exitCode;
+    return this.code;
+  }
+
+  private raise(code: number): void {
+    if (EXIT_CODE_SEVERITY.indexOf(code) > EXIT_CODE_SEVERITY.indexOf(this.code)) this.code = code;
   }
 
   /**
@@ -121,15 +138,7 @@ export class GracefulShutdown {
     closed: Promise<void>,
   ): Promise<{ requests: number; connections: number } | undefined> {
     const { inFlight, timeoutMs } = this.options;
-    const grace = setTimeout(
-      () => {
-        server.closeIdleConnections();
-        // A response started before the stop went out without `Connection: close`: once it is done,
-        // its connection is idle, and is closed.
-        inFlight.onSettled(() => server.closeIdleConnections());
-      },
-      Math.min(IDLE_CONNECTION_GRACE_MS, timeoutMs),
-    );
+    const grace = setTimeout(() => inFlight.closeIdleConnections(), Math.min(IDLE_CONNECTION_GRACE_MS, timeoutMs));
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<true>((resolve) => (timer = setTimeout(() => resolve(true), timeoutMs)));
     try {
@@ -142,15 +151,15 @@ export class GracefulShutdown {
     } finally {
       clearTimeout(grace);
       clearTimeout(timer);
-      inFlight.onSettled(undefined);
     }
   }
 }
 
 /**
  * Stops listening; resolves once the last connection has closed. `http.Server#close` would also close
- * every idle connection at once (see IDLE_CONNECTION_GRACE_MS) and stop enforcing the header and
- * request timeouts; the base class's `close` only stops listening.
+ * every idle connection at once (see IDLE_CONNECTION_GRACE_MS), and stop enforcing the header and
+ * request timeouts, so that a slow client could hold the shutdown up; the base class's `close` only
+ * stops listening.
  */
 function stopAccepting(server: Server): Promise<void> {
   return new Promise((resolve) => NetServer.prototype.close.call(server, () => resolve()));

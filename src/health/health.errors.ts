@@ -16,7 +16,12 @@ export class HealthCheckFailedError extends DomainError {
       const message = (check as { message?: unknown }).message;
       return typeof message === 'string' ? `${name} (${message})` : name;
     });
-    super(`Failing ${probe} checks: ${failing.join(', ')}.`);
+    // Terminus reports `shutting_down`, with nothing down, once Nest's shutdown hooks have begun.
+    super(
+      failing.length > 0
+        ? `Failing ${probe} checks: ${failing.join(', ')}.`
+        : `The ${probe} probe fails (${result.status}).`,
+    );
     this.code = CODES[probe];
     this.checks = result.details;
   }

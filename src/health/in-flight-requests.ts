@@ -1,9 +1,10 @@
-import type { FastifyInstance } from 'fastify';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 
 /**
- * The requests the server is answering right now, so that a shutdown can wait for them, tell their
- * clients to close the connection, and say how many it had to cut.
+ * The server's connections and the requests it is answering on them, so that a shutdown can wait
+ * for the requests, tell their clients to close, close the connections that have nothing to do,
+ * and say how many requests it had to cut.
  *
  * Node keeps a keep-alive connection open after a response that was started before `server.close()`,
  * until its idle timeout: a shutdown would wait that long for nothing. So once stopping, every
@@ -11,24 +12,31 @@ import type { ServerResponse } from 'node:http';
  */
 export class InFlightRequests {
   private readonly responses = new Set<ServerResponse>();
-  private closeConnections = false;
-  private settledListener?: () => void;
+  private readonly sockets = new Set<Socket>();
+  private stopping = false;
+  private closingIdle = false;
 
-  /** Counts requests from Fastify's first hook to the response's `close` (sent or aborted). */
-  register(fastify: FastifyInstance): void {
+  /**
+   * Tracks the raw server's requests, before Fastify sees them: requests Fastify answers without
+   * running its hooks (a bad URL, a route error) are counted too.
+   */
+  register(server: Server): void {
     const responses = this.responses;
+    const sockets = this.sockets;
     // One function for all requests, with `this` as the response: no closure per request.
+    const afterResponse = this.afterResponse.bind(this);
     const forget = function (this: ServerResponse) {
       responses.delete(this);
-      onSettled();
+      afterResponse(this);
     };
-    const onSettled = () => this.settledListener?.();
-    fastify.addHook('onRequest', (_request, reply, done) => {
-      const response = reply.raw;
+    server.prependListener('request', (_request: IncomingMessage, response: ServerResponse) => {
       responses.add(response);
       response.on('close', forget);
-      if (this.closeConnections) response.setHeader('connection', 'close');
-      done();
+      if (this.stopping) response.setHeader('connection', 'close');
+    });
+    server.on('connection', (socket: Socket) => {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
     });
   }
 
@@ -38,14 +46,28 @@ export class InFlightRequests {
 
   /** Asks every client to close its connection after the response it is waiting for. */
   closeConnectionsAfterResponse(): void {
-    this.closeConnections = true;
+    this.stopping = true;
     for (const response of this.responses) {
       if (!response.headersSent) response.setHeader('connection', 'close');
     }
   }
 
-  /** Called after each request ends, while someone is waiting (a shutdown). */
-  onSettled(listener: (() => void) | undefined): void {
-    this.settledListener = listener;
+  /**
+   * Closes, gracefully (pending bytes are sent first), every connection without a request in
+   * progress, and from now on each connection whose last request ends. Node's own
+   * `closeIdleConnections()` would destroy a connection whose last response is still being sent.
+   */
+  closeIdleConnections(): void {
+    this.closingIdle = true;
+    const busy = new Set<Socket | null>([...this.responses].map((response) => response.req.socket));
+    for (const socket of this.sockets) if (!busy.has(socket)) socket.end();
+  }
+
+  private afterResponse(response: ServerResponse): void {
+    if (this.closingIdle) {
+      const socket = response.req.socket;
+      // A pipelined request may still be waiting on the same connection.
+      if (socket && ![...this.responses].some((other) => other.req.socket === socket)) socket.end();
+    }
   }
 }

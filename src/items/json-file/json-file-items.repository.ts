@@ -139,7 +139,8 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
   /**
    * Readiness: loaded, no I/O error, and a data directory that takes new files (compaction needs it,
    * and so does the next start-up, for its lock) on a disk with space left. Two cheap system calls.
-   * The reasons name no path: the probes answer anyone.
+   * access() answers for this process: as root, only a read-only file system fails it, and rightly,
+   * since root can write anywhere else. The reasons name no path: the probes answer anyone.
    */
   async checkWritable(): Promise<void> {
     if (this.failure) throw new Error(`the store stopped after an I/O error: ${describeFsError(this.failure)}`);
@@ -150,8 +151,13 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
     } catch (err) {
       throw new Error(`the data directory is not writable: ${describeFsError(err)}`, { cause: err });
     }
-    const { bavail } = await statfs(this.files.directory);
-    if (bavail === 0) throw new Error('the data disk is full');
+    let free: number;
+    try {
+      free = (await statfs(this.files.directory)).bavail;
+    } catch (err) {
+      throw new Error(`the data disk cannot be queried: ${describeFsError(err)}`, { cause: err });
+    }
+    if (free === 0) throw new Error('the data disk is full');
   }
 
   async close(): Promise<void> {

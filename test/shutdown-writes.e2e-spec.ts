@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { rawRequest } from './support/http.js';
-import { createItemRequest, HttpSocket } from './support/http-socket.js';
+import { createItemRequest, HttpSocket, requestHead } from './support/http-socket.js';
 import { Random, seedFromEnv } from './support/random.js';
 import { startServer } from './support/server-process.js';
 import { makeTempDir } from './support/temp-dir.js';
@@ -39,7 +39,7 @@ describe('Writes in flight at SIGTERM (the built server, restarted after each si
           if (previous) {
             // On a connection of its own, closed after the answer: an idle keep-alive connection would
             // hold the shutdown up for its 1 s grace.
-            const request = `GET /items/${previous.id} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`;
+            const request = requestHead('GET', `/items/${previous.id}`, { Connection: 'close' });
             const present = (await rawRequest(server.url, request)).status === 200;
             if (previous.answer === 201 && !present)
               violations.push(`${previous.id}: 201 received but the item is missing after the restart`);

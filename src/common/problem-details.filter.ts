@@ -39,6 +39,11 @@ const HTTP_ERRORS: Record<number, { code: string; detail: string }> = {
 };
 
 const PROBLEM_TYPE_PREFIX = 'urn:items-service:problem:';
+
+/** `VALIDATION_FAILED` → `urn:items-service:problem:validation-failed`. */
+function problemType(code: string): string {
+  return PROBLEM_TYPE_PREFIX + code.toLowerCase().replaceAll('_', '-');
+}
 const MAX_INSTANCE_LENGTH = 128;
 
 /** An RFC 9457 problem details body, with the extension members this API adds. */
@@ -120,7 +125,7 @@ function buildProblem(
 ): ProblemDetails {
   const path = (request.url ?? '/').split('?', 1)[0]!;
   const problem: ProblemDetails = {
-    type: PROBLEM_TYPE_PREFIX + code.toLowerCase().replaceAll('_', '-'),
+    type: problemType(code),
     title: STATUS_CODES[status] ?? 'Error',
     status,
     detail,
@@ -163,7 +168,7 @@ export function sendClientErrorProblem(error: Error & { code?: string }, socket:
   // A response already under way cannot be replaced; the connection is only closed.
   if (socket.writable && !response?.headersSent) {
     const problem: ProblemDetails = {
-      type: PROBLEM_TYPE_PREFIX + code.toLowerCase().replaceAll('_', '-'),
+      type: problemType(code),
       title: STATUS_CODES[status]!,
       status,
       detail,

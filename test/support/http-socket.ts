@@ -1,5 +1,5 @@
 import net from 'node:net';
-import type { RawResponse } from './http.js';
+import { parseResponseHead, type RawResponse } from './http.js';
 
 export interface SocketClosed {
   /** `end`: the server closed the connection in an orderly way; `error`: a reset or other error. */
@@ -76,19 +76,14 @@ export class HttpSocket {
     if (!this.waiting) return;
     const headerEnd = this.buffer.indexOf('\r\n\r\n');
     if (headerEnd < 0) return;
-    const [statusLine, ...lines] = this.buffer.subarray(0, headerEnd).toString('latin1').split('\r\n');
-    const headers: Record<string, string> = {};
-    for (const line of lines) {
-      const colon = line.indexOf(':');
-      headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
-    }
+    const { status, headers } = parseResponseHead(this.buffer.subarray(0, headerEnd).toString('latin1'));
     const length = Number(headers['content-length'] ?? 0);
     if (this.buffer.length < headerEnd + 4 + length) return;
     const body = this.buffer.subarray(headerEnd + 4, headerEnd + 4 + length).toString('utf8');
     this.buffer = this.buffer.subarray(headerEnd + 4 + length);
     const { resolve } = this.waiting;
     this.waiting = undefined;
-    resolve({ status: Number(statusLine!.split(' ')[1]), headers, body });
+    resolve({ status, headers, body });
   }
 }
 

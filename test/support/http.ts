@@ -35,13 +35,18 @@ export function rawRequest(url: string, request: Buffer | string, timeoutMs = 10
 function parseResponse(bytes: Buffer): RawResponse {
   const text = bytes.toString('utf8');
   const headerEnd = text.indexOf('\r\n\r\n');
-  const [statusLine, ...headerLines] = text.slice(0, headerEnd).split('\r\n');
+  return { ...parseResponseHead(text.slice(0, headerEnd)), body: text.slice(headerEnd + 4) };
+}
+
+/** The status and headers (names lower-cased) of a response head, without its blank line. */
+export function parseResponseHead(head: string): Omit<RawResponse, 'body'> {
+  const [statusLine, ...headerLines] = head.split('\r\n');
   const headers: Record<string, string> = {};
   for (const line of headerLines) {
     const colon = line.indexOf(':');
     headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
   }
-  return { status: Number(statusLine!.split(' ')[1]), headers, body: text.slice(headerEnd + 4) };
+  return { status: Number(statusLine!.split(' ')[1]), headers };
 }
 
 /** JSON request through fetch. */

@@ -10,6 +10,7 @@ import { assertProblem, jsonRequest } from './support/http.js';
 import { type RunningApp, startApp } from './support/in-process-app.js';
 import { startServer, UNPRIVILEGED } from './support/server-process.js';
 import { makeTempDir } from './support/temp-dir.js';
+import { waitFor } from './support/timing.js';
 
 /** Polls until the probe answers `status` (the store check is cached for a second). */
 async function probeUntil(url: string, status: number, timeoutMs = 5_000) {
@@ -110,6 +111,10 @@ describe('Readiness when the disk is not writable (the built server, not as root
       assert.equal((await probeUntil(`${server.url}/readyz`, 200)).status, 200);
 
       // Probes are polled every few seconds for the life of the pod: a change is logged, not each call.
+      // The log line is written asynchronously: it may reach the pipe after the response.
+      await waitFor(() => /"msg":"readiness probe passes again"/.test(server.stdout()), 'the log line').catch(
+        () => undefined, // the assertion below reports what is there
+      );
       const stdout = server.stdout();
       const lines = stdout.slice(stdout.indexOf('"msg":"listening"')).split('\n');
       assert.deepEqual(

@@ -15,12 +15,15 @@ import { createValidationPipe } from './common/validation.pipe.js';
 import { type AppConfig, loadConfig } from './config/app-config.js';
 import { InFlightRequests } from './health/in-flight-requests.js';
 import { Lifecycle } from './health/lifecycle.js';
+import { HttpTelemetry } from './observability/http-telemetry.js';
 import { requestIdFor } from './observability/request-id.js';
 
 export interface CreateAppOptions {
   /** The environment to configure from; `process.env` in production, a literal in tests. */
   env?: Record<string, string | undefined>;
   version?: string;
+  /** Already loaded (main.ts loads it first, to start tracing before Nest loads); else from `env`. */
+  config?: AppConfig;
 }
 
 export interface CreatedApp {
@@ -34,7 +37,7 @@ export interface CreatedApp {
  * tests alike. Throws ConfigError for a bad environment and the store's errors for bad files.
  */
 export async function createApp(options: CreateAppOptions = {}): Promise<CreatedApp> {
-  const config = loadConfig(options.env ?? process.env, options.version);
+  const config = options.config ?? loadConfig(options.env ?? process.env, options.version);
   const { http } = config;
   const adapter = new FastifyAdapter({
     bodyLimit: http.bodyLimitBytes,
@@ -62,12 +65,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<Created
   registerJsonBodyParser(fastify, http.bodyLimitBytes);
   const inFlight = new InFlightRequests();
   inFlight.register(fastify.server);
-  fastify.addHook('onRequest', (request, reply, done) => {
-    void reply.header('x-request-id', request.id);
-    done();
-  });
 
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, inFlight), adapter, {
     bufferLogs: true,
     bodyParser: false,
     abortOnError: false,
@@ -75,6 +74,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<Created
   app.useLogger(app.get(Logger));
   app.useGlobalFilters(new ProblemDetailsFilter());
   app.useGlobalPipes(createValidationPipe());
+  // Before init(), which registers the routes: the hooks apply to every one of them.
+  app.get(HttpTelemetry).register(fastify);
   await app.init();
   return { app, config, inFlight };
 }

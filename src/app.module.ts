@@ -4,16 +4,17 @@ import { ConfigModule } from './config/config.module.js';
 import { HealthModule } from './health/health.module.js';
 import { LifecycleModule } from './health/lifecycle.module.js';
 import { ItemsModule } from './items/items.module.js';
-import { LoggingModule } from './observability/logging.module.js';
+import type { InFlightRequests } from './health/in-flight-requests.js';
+import { ObservabilityModule } from './observability/observability.module.js';
 
 @Module({})
 export class AppModule {
-  static forRoot(config: AppConfig): DynamicModule {
+  static forRoot(config: AppConfig, inFlight: InFlightRequests): DynamicModule {
     return {
       module: AppModule,
       imports: [
         ConfigModule.forRoot(config),
-        LoggingModule.forRoot(config),
+        ObservabilityModule.forRoot(config, inFlight),
         LifecycleModule,
         ItemsModule,
         HealthModule,

@@ -1,11 +1,8 @@
-import { Logger } from 'nestjs-pino';
 import { readFileSync } from 'node:fs';
-import { createApp, startListening } from './app.factory.js';
-import { ConfigError } from './config/app-config.js';
+import { ConfigError, loadConfig } from './config/app-config.js';
 import { EXIT_CODES, exitCodeForSignal } from './health/exit-codes.js';
-import { GracefulShutdown, type ShutdownReason } from './health/graceful-shutdown.js';
-import { Lifecycle } from './health/lifecycle.js';
-import { flushLogs } from './observability/logging.module.js';
+import { startTracing } from './observability/tracing.js';
+import type { ShutdownReason } from './health/graceful-shutdown.js';
 
 const SHUTDOWN_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];
 /** Time the store and the logs get to close once the requests are done, before the process gives up. */
@@ -17,7 +14,18 @@ async function main(): Promise<void> {
   const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
     version: string;
   };
-  const { app, config, inFlight } = await createApp({ env: process.env, version });
+  const config = loadConfig(process.env, version);
+  const tracing = await startTracing(config);
+  // Nest and everything else load only now, after the tracer provider is registered.
+  const [{ Logger }, { createApp, startListening }, { GracefulShutdown }, { Lifecycle }, { flushLogs }] =
+    await Promise.all([
+      import('nestjs-pino'),
+      import('./app.factory.js'),
+      import('./health/graceful-shutdown.js'),
+      import('./health/lifecycle.js'),
+      import('./observability/logging.module.js'),
+    ]);
+  const { app, inFlight } = await createApp({ config });
   const logger = app.get(Logger);
   const lifecycle = app.get(Lifecycle);
   const shutdown = new GracefulShutdown({
@@ -27,6 +35,7 @@ async function main(): Promise<void> {
     logger,
     drainDelayMs: config.shutdown.drainDelayMs,
     timeoutMs: config.shutdown.timeoutMs,
+    closeTracing: () => tracing.shutdown(),
     flushLogs,
   });
 

@@ -13,6 +13,14 @@ export class UnauthenticatedError extends DomainError {
   }
 }
 
+export class AdminDisabledError extends DomainError {
+  readonly code = 'ADMIN_DISABLED';
+  readonly kind = 'forbidden';
+  constructor() {
+    super('The admin endpoints need API keys: set API_KEYS (or API_KEYS_FILE).');
+  }
+}
+
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
@@ -34,12 +42,7 @@ export class ApiKeyGuard implements CanActivate {
     if (this.digests.length === 0) return true;
     const request = context.switchToHttp().getRequest<FastifyRequest>();
     if (!this.protectReads && READ_METHODS.has(request.method)) return true;
-    const presented = bearerToken(request.headers.authorization);
-    if (presented === undefined) throw new UnauthenticatedError();
-    const presentedDigest = digest(presented);
-    let matched = false;
-    for (const key of this.digests) matched = timingSafeEqual(key, presentedDigest) || matched;
-    if (!matched) throw new UnauthenticatedError();
+    if (!matchesAny(this.digests, request.headers.authorization)) throw new UnauthenticatedError();
     return true;
   }
 }
@@ -52,4 +55,34 @@ function bearerToken(header: string | undefined): string | undefined {
   if (header === undefined) return undefined;
   const match = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
   return match?.[1];
+}
+
+/**
+ * The admin endpoints: a valid key always, reads included; refused outright (403) when no keys are
+ * configured, so that they are never open by accident.
+ */
+@Injectable()
+export class AdminKeyGuard implements CanActivate {
+  private readonly digests: readonly Buffer[];
+
+  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+    this.digests = config.auth.apiKeys.map(digest);
+  }
+
+  canActivate(context: ExecutionContext): boolean {
+    if (this.digests.length === 0) throw new AdminDisabledError();
+    const request = context.switchToHttp().getRequest<FastifyRequest>();
+    if (!matchesAny(this.digests, request.headers.authorization)) throw new UnauthenticatedError();
+    return true;
+  }
+}
+
+/** Compares the presented key's SHA-256 with every key's in constant time. */
+function matchesAny(digests: readonly Buffer[], authorization: string | undefined): boolean {
+  const presented = bearerToken(authorization);
+  if (presented === undefined) return false;
+  const presentedDigest = digest(presented);
+  let matched = false;
+  for (const key of digests) matched = timingSafeEqual(key, presentedDigest) || matched;
+  return matched;
 }

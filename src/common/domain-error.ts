@@ -3,7 +3,7 @@
  * maps each kind to a status; the code is stable and part of the contract.
  */
 export type DomainErrorKind =
-  'invalid' | 'unauthenticated' | 'not_found' | 'conflict' | 'precondition_failed' | 'unavailable';
+  'invalid' | 'unauthenticated' | 'forbidden' | 'not_found' | 'conflict' | 'precondition_failed' | 'unavailable';
 
 /** A field-level validation message. */
 export interface FieldError {

@@ -3,11 +3,13 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import { recordErrorOnSpan, traceIdOf } from '../observability/http-telemetry.js';
 import { DomainError, type DomainErrorKind, type FieldError } from './domain-error.js';
 
 const STATUS_BY_KIND: Record<DomainErrorKind, number> = {
   invalid: 400,
   unauthenticated: 401,
+  forbidden: 403,
   not_found: 404,
   conflict: 409,
   precondition_failed: 412,
@@ -56,6 +58,8 @@ export interface ProblemDetails {
   instance?: string;
   code: string;
   request_id: string;
+  /** The trace this request belongs to, when tracing is on: what to search the tracing backend for. */
+  trace_id?: string;
   errors?: readonly FieldError[];
   /** A failed health probe: each check with its status, and why it is down. */
   checks?: Readonly<Record<string, unknown>>;
@@ -74,8 +78,9 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const http = host.switchToHttp();
     const request = http.getRequest<FastifyRequest>();
     const problem = problemFor(exception, request);
+    if (problem.status >= 500) recordErrorOnSpan(request, exception);
     if (problem.status >= 500 && !(exception instanceof DomainError)) {
-      this.logger.error({ msg: 'unhandled error', err: exception, request_id: request.id });
+      this.logger.error({ msg: 'unhandled error', err: exception, request_id: request.id, trace_id: problem.trace_id });
     }
     sendProblem(http.getResponse<FastifyReply>(), problem);
   }
@@ -133,6 +138,8 @@ function buildProblem(
     code,
     request_id: request.id,
   };
+  const traceId = traceIdOf(request);
+  if (traceId !== undefined) problem.trace_id = traceId;
   if (errors && errors.length > 0) problem.errors = errors;
   return problem;
 }

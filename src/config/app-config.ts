@@ -1,14 +1,15 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ValidationErrorItem } from 'joi';
-import { crossVariableProblems, envSchema, SECRET_VARIABLES } from './env.schema.js';
+import { crossVariableProblems, envSchema, SECRET_VARIABLES, SENSITIVE_OTEL_VARIABLES } from './env.schema.js';
 
 export type AppEnv = 'dev' | 'staging' | 'prod';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+export type OtlpProtocol = 'http/protobuf' | 'http/json';
 
 /** The validated settings, one namespace per concern. Built once by `loadConfig`. */
 export interface AppConfig {
-  app: { env: AppEnv; version: string };
+  app: { env: AppEnv; version: string; commit: string };
   http: {
     host: string;
     port: number;
@@ -21,7 +22,14 @@ export interface AppConfig {
     keepAliveTimeoutMs: number;
     maxHeaderBytes: number;
   };
-  log: { level: LogLevel };
+  log: { level: LogLevel; pretty: boolean };
+  /** Without a port, /metrics is served on the HTTP port with the API. */
+  metrics: { port?: number };
+  /**
+   * Tracing is on when an OTLP endpoint is configured (and OTEL_SDK_DISABLED is not true). The SDK
+   * reads the rest of the OTEL_* variables itself.
+   */
+  tracing: { enabled: boolean; protocol: OtlpProtocol };
   store: {
     path: string;
     /** The journal is folded into a new snapshot once it outgrows both this and the snapshot. */
@@ -29,6 +37,8 @@ export interface AppConfig {
   };
   shutdown: { timeoutMs: number; drainDelayMs: number };
   auth: { apiKeys: readonly string[]; protectReads: boolean };
+  /** Every secret value configured, so that the logs can scrub them wherever they appear. */
+  secrets: readonly string[];
 }
 
 /** Start-up must stop: every problem found in the environment, each naming its variable. */
@@ -56,10 +66,12 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
   for (const detail of result.error?.details ?? []) problems.push(describe(detail));
   const v = result.value as Record<string, unknown>;
   problems.push(...crossVariableProblems(v));
+  if (v.LOG_FORMAT === 'pretty' && !canResolve('pino-pretty'))
+    problems.push('LOG_FORMAT=pretty needs pino-pretty, a dev dependency (npm install); use json in production');
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
-    app: { env: v.APP_ENV as AppEnv, version },
+    app: { env: v.APP_ENV as AppEnv, version, commit: v.BUILD_COMMIT as string },
     http: {
       host: v.HOST as string,
       port: v.PORT as number,
@@ -69,13 +81,24 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
       keepAliveTimeoutMs: v.HTTP_KEEPALIVE_TIMEOUT as number,
       maxHeaderBytes: v.HTTP_MAX_HEADER_SIZE as number,
     },
-    log: { level: v.LOG_LEVEL as LogLevel },
+    log: { level: v.LOG_LEVEL as LogLevel, pretty: v.LOG_FORMAT === 'pretty' },
+    metrics: { port: v.METRICS_PORT as number | undefined },
+    tracing: {
+      enabled:
+        v.OTEL_SDK_DISABLED !== true &&
+        v.OTEL_TRACES_EXPORTER !== 'none' &&
+        (v.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? v.OTEL_EXPORTER_OTLP_ENDPOINT) !== undefined,
+      protocol: (v.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ??
+        v.OTEL_EXPORTER_OTLP_PROTOCOL ??
+        'http/protobuf') as OtlpProtocol,
+    },
     store: { path: path.resolve(v.DB_PATH as string), compactThresholdBytes: v.DB_COMPACT_THRESHOLD as number },
     shutdown: { timeoutMs: v.SHUTDOWN_TIMEOUT as number, drainDelayMs: v.SHUTDOWN_DRAIN_DELAY as number },
     auth: {
       apiKeys: (v.API_KEYS as string[] | undefined) ?? [],
       protectReads: v.AUTH_READS as boolean,
     },
+    secrets: secretValues(v),
   };
 }
 
@@ -103,11 +126,47 @@ function resolveSecretFiles(env: Env, problems: string[]): Env {
   return resolved;
 }
 
+/** Shorter values are not scrubbed: they would blank out ordinary words (and are no secret). */
+const MIN_SCRUBBED_LENGTH = 6;
+
+function secretValues(v: Record<string, unknown>): string[] {
+  const values = [...((v.API_KEYS as string[] | undefined) ?? [])];
+  for (const name of SENSITIVE_OTEL_VARIABLES) {
+    const headers = v[name];
+    if (typeof headers !== 'string') continue;
+    // `key1=value1,key2=value2`, values URL-encoded (the OTLP exporter's format).
+    values.push(headers);
+    for (const pair of headers.split(',')) {
+      const value = pair.slice(pair.indexOf('=') + 1).trim();
+      values.push(value);
+      try {
+        const decoded = decodeURIComponent(value);
+        // `Bearer <token>`: the token may show up on its own too.
+        values.push(decoded, ...decoded.split(' '));
+      } catch {
+        // Not URL-encoded after all: the raw value is already in the list.
+      }
+    }
+  }
+  return [...new Set(values.filter((value) => value.length >= MIN_SCRUBBED_LENGTH))];
+}
+
+const SENSITIVE_VARIABLES: readonly string[] = [...SECRET_VARIABLES, ...SENSITIVE_OTEL_VARIABLES];
+
 function describe(detail: ValidationErrorItem): string {
   const variable = String(detail.path[0] ?? detail.context?.label ?? '');
   // Never let joi render a secret: its messages can quote the value.
-  if ((SECRET_VARIABLES as readonly string[]).includes(variable) && !detail.type.endsWith('.invalid')) {
+  if (SENSITIVE_VARIABLES.includes(variable) && !detail.type.endsWith('.invalid')) {
     return `${variable} is invalid (${detail.type})`;
   }
   return detail.message;
+}
+
+function canResolve(specifier: string): boolean {
+  try {
+    import.meta.resolve(specifier);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -4,6 +4,12 @@ import { parseByteSize, parseDuration } from './duration.js';
 /** Variables whose values are secrets: they accept `NAME_FILE`, and no message ever shows them. */
 export const SECRET_VARIABLES = ['API_KEYS'] as const;
 
+/**
+ * Read by the OpenTelemetry SDK itself (from the process environment, so without `NAME_FILE`), and as
+ * secret as the API keys: exporter headers usually carry the tracing backend's token.
+ */
+export const SENSITIVE_OTEL_VARIABLES = ['OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_TRACES_HEADERS'] as const;
+
 const duration = (min = 0) =>
   Joi.string()
     .custom((value: string, helpers) => {
@@ -27,6 +33,11 @@ const byteSize = (min = 1) =>
       'size.invalid': '{{#label}} must be a size such as 65536, 64kb or 1mb',
       'size.tooSmall': '{{#label}} must be at least {{#min}} bytes',
     });
+
+const otlpEndpoint = Joi.string().uri({ scheme: ['http', 'https'] });
+const otlpProtocol = Joi.string()
+  .valid('http/protobuf', 'http/json')
+  .messages({ 'any.only': '{{#label}} must be http/protobuf or http/json (grpc is not supported)' });
 
 const API_KEY = /^[A-Za-z0-9._~+/=-]{16,256}$/;
 
@@ -71,6 +82,34 @@ export const envSchema = Joi.object({
     }),
   AUTH_READS: Joi.boolean().default(false),
   AUTH_DISABLED: Joi.boolean().default(false),
+  LOG_FORMAT: Joi.string().valid('json', 'pretty').default('json'),
+  // Serves /metrics on this port only (and not on PORT), to keep metrics off the public port.
+  METRICS_PORT: Joi.number().integer().port().invalid(0).messages({ 'any.invalid': '{{#label}} must not be 0' }),
+  // Baked into the image at build time; shown by items_service_build_info.
+  BUILD_COMMIT: Joi.string()
+    .pattern(/^[A-Za-z0-9._-]{1,64}$/)
+    .default('unknown')
+    .messages({ 'string.pattern.base': '{{#label}} must be 1-64 characters of [A-Za-z0-9._-]' }),
+  // The OpenTelemetry SDK reads these itself; they are checked here so that a typo stops start-up
+  // instead of being logged by the SDK and ignored.
+  OTEL_SDK_DISABLED: Joi.boolean().default(false),
+  OTEL_SERVICE_NAME: Joi.string().max(255),
+  OTEL_EXPORTER_OTLP_ENDPOINT: otlpEndpoint,
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: otlpEndpoint,
+  OTEL_EXPORTER_OTLP_PROTOCOL: otlpProtocol,
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: otlpProtocol,
+  OTEL_EXPORTER_OTLP_HEADERS: Joi.string(),
+  OTEL_EXPORTER_OTLP_TRACES_HEADERS: Joi.string(),
+  OTEL_TRACES_EXPORTER: Joi.string().valid('otlp', 'none'),
+  OTEL_TRACES_SAMPLER: Joi.string().valid(
+    'always_on',
+    'always_off',
+    'traceidratio',
+    'parentbased_always_on',
+    'parentbased_always_off',
+    'parentbased_traceidratio',
+  ),
+  OTEL_TRACES_SAMPLER_ARG: Joi.number().min(0).max(1),
 }).unknown(true);
 
 /** Rules across variables; checked on what the schema could parse, so they are reported with the rest. */
@@ -83,6 +122,8 @@ export function crossVariableProblems(env: Record<string, unknown>): string[] {
   const authDisabled = env.AUTH_DISABLED === true;
   if (env.API_KEYS !== undefined && authDisabled)
     problems.push('API_KEYS and AUTH_DISABLED=true are both set: choose one');
+  if (env.METRICS_PORT !== undefined && env.METRICS_PORT === env.PORT && env.PORT !== 0)
+    problems.push('METRICS_PORT must differ from PORT');
   if (env.APP_ENV === 'prod' && env.API_KEYS === undefined && !authDisabled)
     problems.push(
       'API_KEYS (or API_KEYS_FILE) must be set when APP_ENV=prod; set AUTH_DISABLED=true to run without authentication on purpose',

@@ -24,6 +24,9 @@ const EXIT_CODE_SEVERITY: readonly number[] = [
   EXIT_CODES.ioError,
 ];
 
+/** How long the last spans get to reach the tracing backend; within main.ts's 5 s close budget. */
+const TRACING_CLOSE_TIMEOUT_MS = 2_000;
+
 export interface GracefulShutdownOptions {
   app: INestApplication;
   lifecycle: Lifecycle;
@@ -31,6 +34,8 @@ export interface GracefulShutdownOptions {
   logger: LoggerService;
   drainDelayMs: number;
   timeoutMs: number;
+  /** Exports the spans still buffered; after the app has closed, so that its last spans are in. */
+  closeTracing: () => Promise<void>;
   /** Writes out buffered log lines; the last step, so that the final line is not lost. */
   flushLogs: () => Promise<void>;
 }
@@ -43,7 +48,8 @@ export interface GracefulShutdownOptions {
  *    to close its connection after its response;
  * 3. wait for in-flight requests up to the timeout, then cut what is left (and say so);
  * 4. `app.close()`: Nest's shutdown hooks, in which the store finishes queued writes and closes;
- * 5. flush the logs.
+ * 5. export the last spans (bounded: a tracing backend that is down must not hold the exit up);
+ * 6. flush the logs.
  *
  * The HTTP server is stopped here, before `app.close()`, not by Nest: Nest runs the providers'
  * `onModuleDestroy` and `beforeApplicationShutdown` hooks (Terminus fails every check from then on,
@@ -116,6 +122,7 @@ export class GracefulShutdown {
       this.raise(EXIT_CODES.failed);
       logger.error({ msg: 'shutdown step failed', err: err instanceof Error ? err.message : String(err) });
     }
+    await this.closeTracing();
     logger.log({
       msg: 'shutdown complete',
       exit_code: this.code,
@@ -123,6 +130,27 @@ export class GracefulShutdown {
     });
     await this.options.flushLogs();
     return this.code;
+  }
+
+  private async closeTracing(): Promise<void> {
+    const { logger } = this.options;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), TRACING_CLOSE_TIMEOUT_MS);
+    });
+    try {
+      const outcome = await Promise.race([this.options.closeTracing(), timedOut]);
+      if (outcome === 'timeout')
+        logger.warn({
+          msg: 'tracing exporter did not flush in time; spans lost',
+          timeout_ms: TRACING_CLOSE_TIMEOUT_MS,
+        });
+    } catch (err) {
+      // Lost spans are no reason to report a failed shutdown: every request was answered.
+      logger.warn({ msg: 'tracing exporter failed to flush', err: err instanceof Error ? err.message : String(err) });
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private raise(code: number): void {

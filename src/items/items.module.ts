@@ -4,6 +4,8 @@ import { JsonFileItemsRepository } from './json-file/json-file-items.repository.
 import { ItemsController } from './items.controller.js';
 import { ITEMS_REPOSITORY } from './items.repository.js';
 import { ItemsService } from './items.service.js';
+import { InstrumentedItemsRepository } from '../observability/instrumented-items.repository.js';
+import { StoreTelemetry } from '../observability/store-telemetry.js';
 
 @Module({
   controllers: [ItemsController],
@@ -11,7 +13,12 @@ import { ItemsService } from './items.service.js';
     ItemsService,
     ApiKeyGuard,
     JsonFileItemsRepository,
-    { provide: ITEMS_REPOSITORY, useExisting: JsonFileItemsRepository },
+    {
+      provide: ITEMS_REPOSITORY,
+      useFactory: (store: JsonFileItemsRepository, telemetry: StoreTelemetry) =>
+        new InstrumentedItemsRepository(store, telemetry),
+      inject: [JsonFileItemsRepository, StoreTelemetry],
+    },
   ],
   exports: [JsonFileItemsRepository, ITEMS_REPOSITORY],
 })

@@ -2,36 +2,70 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { LoggerModule, PinoLogger } from 'nestjs-pino';
 import type { AppConfig } from '../config/app-config.js';
 
-/** Redacted wherever they appear in a log line: credentials a request or a config may carry. */
+/**
+ * Redacted by path wherever they appear in a log line: credentials a request or a config may carry.
+ * No log line of ours holds headers; these guard the lines someone adds later.
+ */
 export const REDACTED_PATHS = [
   'req.headers.authorization',
   'req.headers.cookie',
   'req.headers["x-api-key"]',
   'res.headers["set-cookie"]',
+  'headers.authorization',
+  'headers.cookie',
+  'headers["set-cookie"]',
   'config.auth.apiKeys',
+  'auth.apiKeys',
 ];
 
-/** JSON logs to stdout through pino, with the level from LOG_LEVEL. */
+const CENSOR = '[redacted]';
+
+/**
+ * JSON logs to stdout through nestjs-pino, with the level from LOG_LEVEL (changeable at run time:
+ * `log-level.controller.ts`). Pretty output only when LOG_FORMAT=pretty.
+ *
+ * The request line is written by HttpTelemetry, not by pino-http: its middleware builds a child logger
+ * and serializes the whole request and response for every request, which is most of the cost of a
+ * typical NestJS logging setup. So the middleware is mounted on no route (`forRoutes: []`).
+ */
 @Module({})
 export class LoggingModule {
   static forRoot(config: AppConfig): DynamicModule {
+    const { secrets } = config;
     return {
       module: LoggingModule,
       imports: [
         LoggerModule.forRoot({
+          forRoutes: [],
           pinoHttp: {
             level: config.log.level,
             base: { service: 'items-service', version: config.app.version },
             messageKey: 'msg',
             timestamp: () => `,"time":"${new Date().toISOString()}"`,
             formatters: { level: (label: string) => ({ level: label }) },
-            redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-            autoLogging: false,
+            redact: { paths: REDACTED_PATHS, censor: CENSOR },
+            // The configured secrets, by value, in whatever field or message they might end up.
+            hooks: secrets.length > 0 ? { streamWrite: (line) => scrub(line, secrets) } : {},
+            ...(config.log.pretty ? { transport: { target: 'pino-pretty', options: { colorize: true } } } : {}),
           },
         }),
       ],
     };
   }
+}
+
+function scrub(line: string, secrets: readonly string[]): string {
+  for (const secret of secrets) if (line.includes(secret)) line = line.replaceAll(secret, CENSOR);
+  return line;
+}
+
+/** The level now in force; changed at run time through the admin endpoint. */
+export function currentLogLevel(): string {
+  return PinoLogger.root.level;
+}
+
+export function setLogLevel(level: string): void {
+  PinoLogger.root.level = level;
 }
 
 /** Writes out what pino has buffered; resolves once it is written (or could not be). */

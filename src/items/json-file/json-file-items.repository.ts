@@ -1,10 +1,11 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit, Optional } from '@nestjs/common';
 import { constants } from 'node:fs';
 import { access, mkdir, open, readdir, rename, statfs, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { AppConfig } from '../../config/app-config.js';
 import { APP_CONFIG } from '../../config/config.module.js';
 import { Lifecycle } from '../../health/lifecycle.js';
+import { StoreTelemetry, type TraceParent } from '../../observability/store-telemetry.js';
 import type { Item, ItemPosition } from '../item.js';
 import {
   ItemAlreadyExistsError,
@@ -30,6 +31,7 @@ type Write =
 
 interface PendingWrite {
   write: Write;
+  trace: TraceParent | undefined;
   resolve: () => void;
   reject: (err: Error) => void;
 }
@@ -78,6 +80,7 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
   constructor(
     @Inject(APP_CONFIG) config: AppConfig,
     private readonly lifecycle: Lifecycle,
+    @Optional() private readonly telemetry?: StoreTelemetry,
   ) {
     this.files = new StoreFiles(config.store.path);
     this.compactThresholdBytes = config.store.compactThresholdBytes;
@@ -113,6 +116,7 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
       throw err;
     }
     this.loaded = true;
+    this.telemetry?.sized(this.index.size, this.journalBytes);
     this.logger.log({
       msg: 'store loaded',
       db_path: this.files.snapshot,
@@ -196,7 +200,7 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
     if (!this.loaded || this.closing)
       return Promise.reject(new StoreUnavailableError('The store is not open (starting or shutting down).'));
     return new Promise<void>((resolve, reject) => {
-      this.pending.push({ write, resolve, reject });
+      this.pending.push({ write, trace: this.telemetry?.currentTraceParent(), resolve, reject });
       // setImmediate, not a microtask: requests parsed in the same event-loop turn join one batch.
       this.committing ??= new Promise<void>((done) => setImmediate(() => void this.commitLoop().finally(done)));
     });
@@ -249,7 +253,13 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
     const bytes = Buffer.from(lines.join(''));
     try {
       await writeAll(this.journal, bytes, this.journalBytes);
+      const syncStartedAt = performance.now();
       await this.journal.sync();
+      this.telemetry?.fsynced(
+        syncStartedAt,
+        performance.now(),
+        accepted.map((pending) => pending.trace),
+      );
     } catch (err) {
       await this.rollBack(err);
       for (const pending of accepted) pending.reject(new StoreUnavailableError());
@@ -261,6 +271,7 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
       if (item) this.index.put(item);
       else this.index.delete(id);
     }
+    this.telemetry?.sized(this.index.size, this.journalBytes);
     for (const pending of accepted) pending.resolve();
   }
 
@@ -365,6 +376,7 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
       await fsyncDirectory(this.files.directory);
       this.journal = handle;
       this.journalBytes = 0;
+      this.telemetry?.sized(this.index.size, 0);
     } catch (err) {
       // Without a journal whose name is durable nothing can be acknowledged; a restart replays the old one.
       this.fail('could not start a new journal', err);

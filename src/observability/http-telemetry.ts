@@ -1,0 +1,190 @@
+import { Inject, Injectable } from '@nestjs/common';
+import {
+  type Context,
+  context,
+  propagation,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Tracer,
+} from '@opentelemetry/api';
+import { InjectMetric } from '@willsoto/nestjs-prometheus';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { PinoLogger } from 'nestjs-pino';
+import type { Counter, Histogram } from 'prom-client';
+import type { AppConfig } from '../config/app-config.js';
+import { APP_CONFIG } from '../config/config.module.js';
+import { METRICS } from './metrics.js';
+import { SERVICE_NAME } from './tracing.js';
+
+/** What the hooks keep about a request between its arrival and its response. */
+interface RequestTelemetry {
+  readonly startedAt: number;
+  readonly method: string;
+  readonly route: string;
+  readonly span?: Span;
+  /** The context with the server span, in which the handler runs (so that store spans are children). */
+  readonly context?: Context;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    telemetry: RequestTelemetry | null;
+  }
+}
+
+/** The route label of a request that matched no route: one value, whatever path was asked for. */
+export const UNMATCHED_ROUTE = 'unmatched';
+/** Methods outside this set are one label value, as OpenTelemetry's semantic conventions do. */
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+const OTHER_METHOD = '_OTHER';
+/** Polled every few seconds by orchestrators and Prometheus: their request lines are logged at debug. */
+const PROBE_ROUTES = new Set(['/healthz', '/readyz', '/startupz', '/metrics']);
+
+interface Series {
+  requests: Counter.Internal;
+  duration: Histogram.Internal<string>;
+}
+
+/**
+ * Logs, metrics and the server span of every HTTP request, in Fastify hooks rather than a Nest
+ * interceptor or pino-http: an interceptor adds an RxJS pipeline to every request, and pino-http a
+ * child logger and full request/response serializers (DESIGN.md, Observability). One line per request,
+ * written when the response has finished, with the fields operators search by.
+ */
+@Injectable()
+export class HttpTelemetry {
+  private readonly tracer?: Tracer;
+  /** Route templates by Fastify's route path: `/items/:id` becomes `/items/{id}`, as in the OpenAPI document. */
+  private readonly templates = new Map<string, string>();
+  /** Bound label sets, so that recording a request does not hash its labels again. */
+  private readonly series = new Map<string, Series>();
+
+  constructor(
+    @InjectMetric(METRICS.httpRequests) private readonly requests: Counter<string>,
+    @InjectMetric(METRICS.httpDuration) private readonly duration: Histogram<string>,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    if (config.tracing.enabled) this.tracer = trace.getTracer(SERVICE_NAME, config.app.version);
+  }
+
+  /** Adds the hooks; before the app's routes are registered (`app.init()`). */
+  register(fastify: FastifyInstance): void {
+    fastify.decorateRequest('telemetry', null);
+    fastify.addHook('onRequest', (request, reply, done) => {
+      this.start(request, reply);
+      done();
+    });
+    if (this.tracer) {
+      // The handler runs in the server span's context, so that the spans it starts are its children.
+      // Not in onRequest: the body is read from socket events, outside any context set there.
+      fastify.addHook('preHandler', (request, _reply, done) => {
+        const active = request.telemetry?.context;
+        if (active) context.with(active, done);
+        else done();
+      });
+    }
+    fastify.addHook('onResponse', (request, reply, done) => {
+      this.finish(request, reply);
+      done();
+    });
+  }
+
+  private start(request: FastifyRequest, reply: FastifyReply): void {
+    void reply.header('x-request-id', request.id);
+    const method = KNOWN_METHODS.has(request.method) ? request.method : OTHER_METHOD;
+    const route = this.routeOf(request);
+    if (!this.tracer) {
+      request.telemetry = { startedAt: performance.now(), method, route };
+      return;
+    }
+    // W3C traceparent/tracestate from the caller: the server span joins the caller's trace.
+    const parent = propagation.extract(ROOT_CONTEXT, request.headers);
+    const span = this.tracer.startSpan(
+      route === UNMATCHED_ROUTE ? method : `${method} ${route}`,
+      {
+        kind: SpanKind.SERVER,
+        attributes: {
+          'http.request.method': method,
+          'http.route': route,
+          'url.scheme': 'http',
+          'items.request_id': request.id,
+        },
+      },
+      parent,
+    );
+    request.telemetry = { startedAt: performance.now(), method, route, span, context: trace.setSpan(parent, span) };
+  }
+
+  private finish(request: FastifyRequest, reply: FastifyReply): void {
+    const telemetry = request.telemetry;
+    if (!telemetry) return;
+    const durationMs = performance.now() - telemetry.startedAt;
+    const status = reply.statusCode;
+    const series = this.seriesFor(telemetry.method, telemetry.route, status);
+    series.requests.inc();
+    series.duration.observe(durationMs / 1000);
+
+    const { span } = telemetry;
+    const spanContext = span?.spanContext();
+    if (span) {
+      span.setAttribute('http.response.status_code', status);
+      // A 4xx is the client's error, not the server's (OpenTelemetry's HTTP semantic conventions).
+      if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+      span.end();
+    }
+
+    const logger = PinoLogger.root;
+    const level = PROBE_ROUTES.has(telemetry.route) ? 'debug' : status >= 500 ? 'error' : 'info';
+    if (!logger.isLevelEnabled(level)) return;
+    const length = reply.getHeader('content-length');
+    logger[level]({
+      msg: 'request completed',
+      request_id: request.id,
+      trace_id: spanContext?.traceId,
+      span_id: spanContext?.spanId,
+      method: telemetry.method,
+      route: telemetry.route,
+      status_code: status,
+      duration_ms: Math.round(durationMs * 100) / 100,
+      bytes: length === undefined ? 0 : Number(length),
+    });
+  }
+
+  private routeOf(request: FastifyRequest): string {
+    const path = request.routeOptions.url;
+    if (request.is404 || path === undefined) return UNMATCHED_ROUTE;
+    let template = this.templates.get(path);
+    if (template === undefined) {
+      template = path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+      this.templates.set(path, template);
+    }
+    return template;
+  }
+
+  private seriesFor(method: string, route: string, status: number): Series {
+    const key = `${method} ${route} ${status}`;
+    let series = this.series.get(key);
+    if (!series) {
+      const labels = { method, route, status_code: String(status) };
+      series = { requests: this.requests.labels(labels), duration: this.duration.labels(labels) };
+      this.series.set(key, series);
+    }
+    return series;
+  }
+}
+
+/** The trace id of the request's server span, for the problem details body; none when tracing is off. */
+export function traceIdOf(request: FastifyRequest): string | undefined {
+  return request.telemetry?.span?.spanContext().traceId;
+}
+
+/** Records a server error on the request's span. */
+export function recordErrorOnSpan(request: FastifyRequest, error: unknown): void {
+  const span = request.telemetry?.span;
+  if (!span) return;
+  if (error instanceof Error) span.recordException(error);
+  span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.name : 'error' });
+}

@@ -1,0 +1,37 @@
+import { Body, Controller, Get, Logger, Put, UseGuards } from '@nestjs/common';
+import { IsIn } from 'class-validator';
+import { AdminKeyGuard } from '../auth/api-key.guard.js';
+import { currentLogLevel, setLogLevel } from './logging.module.js';
+
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export class LogLevelDto {
+  @IsIn(LEVELS, { message: `level must be one of ${LEVELS.join(', ')}` })
+  level!: (typeof LEVELS)[number];
+}
+
+/**
+ * The log level at run time, e.g. debug for a few minutes while investigating, without a restart
+ * (which would lose the state being investigated). An endpoint rather than a signal: a distroless
+ * container has no `kill` to send one with. It takes an API key, reads included, and is refused when
+ * none is configured. The level lasts until changed again or the process restarts.
+ */
+@Controller('admin/log-level')
+@UseGuards(AdminKeyGuard)
+export class LogLevelController {
+  private readonly logger = new Logger('Admin');
+
+  @Get()
+  get(): LogLevelDto {
+    return { level: currentLogLevel() as LogLevelDto['level'] };
+  }
+
+  @Put()
+  set(@Body() body: LogLevelDto): LogLevelDto {
+    const previous = currentLogLevel();
+    // Logged at the more verbose of the two levels' settings, so that the change itself is on record.
+    this.logger.warn({ msg: 'log level changed', from: previous, to: body.level });
+    setLogLevel(body.level);
+    return { level: body.level };
+  }
+}

@@ -1,0 +1,60 @@
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { createServer, type Server } from 'node:http';
+import { once } from 'node:events';
+import { register } from 'prom-client';
+import type { AppConfig } from '../config/app-config.js';
+import { APP_CONFIG } from '../config/config.module.js';
+
+/**
+ * `/metrics` on METRICS_PORT, and nothing else there: metrics stay off the API's public port (a
+ * Service or NetworkPolicy can expose one and not the other). A bare node:http server, since it serves
+ * one read-only path to one client, Prometheus. It closes after the API's server, so that a scrape
+ * during the drain still sees the final figures.
+ */
+@Injectable()
+export class MetricsServer implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger('MetricsServer');
+  private readonly server: Server;
+
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
+    this.server = createServer((request, response) => {
+      const path = (request.url ?? '').split('?', 1)[0];
+      if (path !== '/metrics' || (request.method !== 'GET' && request.method !== 'HEAD')) {
+        response.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('Not found: see /metrics\n');
+        return;
+      }
+      register.metrics().then(
+        (body) => response.writeHead(200, { 'content-type': register.contentType }).end(body),
+        (err: unknown) => {
+          this.logger.error({
+            msg: 'metrics collection failed',
+            err: err instanceof Error ? err.message : String(err),
+          });
+          response.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('metrics collection failed\n');
+        },
+      );
+    });
+    this.server.keepAliveTimeout = config.http.keepAliveTimeoutMs;
+    this.server.headersTimeout = config.http.headersTimeoutMs;
+  }
+
+  async onModuleInit(): Promise<void> {
+    const { host } = this.config.http;
+    const port = this.config.metrics.port!;
+    this.server.listen(port, host);
+    try {
+      await once(this.server, 'listening');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'unknown error';
+      throw new Error(`METRICS_PORT ${port} cannot be listened on (${code})`, { cause: err });
+    }
+    this.logger.log({ msg: 'metrics listening', address: `${host}:${port}` });
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (!this.server.listening) return;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeAllConnections();
+    await closed;
+  }
+}

@@ -1,0 +1,42 @@
+import { type DynamicModule, Global, Module } from '@nestjs/common';
+import { PrometheusModule } from '@willsoto/nestjs-prometheus';
+import type { AppConfig } from '../config/app-config.js';
+import { InFlightRequests } from '../health/in-flight-requests.js';
+import { HttpTelemetry } from './http-telemetry.js';
+import { LogLevelController } from './log-level.controller.js';
+import { LoggingModule } from './logging.module.js';
+import { MetricsController } from './metrics.controller.js';
+import { MetricsServer } from './metrics-server.js';
+import { ensureDefaultMetrics, metricProviders } from './metrics.js';
+import { StoreTelemetry } from './store-telemetry.js';
+
+/**
+ * Logs, metrics and traces for the whole app: the HTTP hooks, the store's telemetry, `/metrics` (on
+ * the API's port, or alone on METRICS_PORT) and the run-time log level.
+ */
+@Global()
+@Module({})
+export class ObservabilityModule {
+  static forRoot(config: AppConfig, inFlight: InFlightRequests): DynamicModule {
+    ensureDefaultMetrics();
+    const ownPort = config.metrics.port !== undefined;
+    return {
+      module: ObservabilityModule,
+      imports: [
+        LoggingModule.forRoot(config),
+        ...(ownPort
+          ? []
+          : [PrometheusModule.register({ controller: MetricsController, defaultMetrics: { enabled: false } })]),
+      ],
+      controllers: [LogLevelController],
+      providers: [
+        { provide: InFlightRequests, useValue: inFlight },
+        ...metricProviders,
+        HttpTelemetry,
+        StoreTelemetry,
+        ...(ownPort ? [MetricsServer] : []),
+      ],
+      exports: [HttpTelemetry, StoreTelemetry],
+    };
+  }
+}

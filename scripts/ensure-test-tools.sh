@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs the system tools the tests need when they are missing (Debian/Ubuntu), so that
 # `npm ci && npm test` works on a fresh machine. Run by npm before `npm test` (pretest).
-#   strace: the durability suite reads the order of the store's system calls from it and injects
-#           I/O errors into them (test/durability).
+#   strace:     the durability suite reads the order of the store's system calls from it and injects
+#               I/O errors into them (test/durability).
+#   prometheus: `promtool check metrics` lints /metrics, and a real Prometheus server scrapes the
+#               service (test/metrics.e2e-spec.ts).
 set -euo pipefail
 
 missing=()
 command -v strace >/dev/null 2>&1 || missing+=(strace)
+{ command -v promtool && command -v prometheus; } >/dev/null 2>&1 || missing+=(prometheus)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "ensure-test-tools: installing ${missing[*]}"

@@ -187,4 +187,70 @@ describe('loadConfig', () => {
   it('when API_KEYS and AUTH_DISABLED=true are both set, then start-up is refused', () => {
     assert.match(problemsOf({ API_KEYS: KEY, AUTH_DISABLED: 'true' })[0]!, /API_KEYS and AUTH_DISABLED/);
   });
+
+  describe('observability settings', () => {
+    it('when nothing is set, then logs are JSON, metrics share the API port and tracing is off', () => {
+      const config = loadConfig({});
+      assert.equal(config.log.pretty, false);
+      assert.equal(config.metrics.port, undefined);
+      assert.deepEqual(config.tracing, { enabled: false, protocol: 'http/protobuf' });
+      assert.equal(config.app.commit, 'unknown');
+    });
+
+    it('when an OTLP endpoint is set, then tracing is on, unless OTEL_SDK_DISABLED or OTEL_TRACES_EXPORTER=none', () => {
+      const endpoint = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' };
+      assert.equal(loadConfig(endpoint).tracing.enabled, true);
+      assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://c/v1/traces' }).tracing.enabled, true);
+      assert.equal(loadConfig({ ...endpoint, OTEL_SDK_DISABLED: 'true' }).tracing.enabled, false);
+      assert.equal(loadConfig({ ...endpoint, OTEL_TRACES_EXPORTER: 'none' }).tracing.enabled, false);
+      assert.equal(loadConfig({ ...endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }).tracing.protocol, 'http/json');
+    });
+
+    it('when OTEL_* values are wrong, then start-up stops naming each variable', () => {
+      const problems = problemsOf({
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318',
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+        OTEL_TRACES_SAMPLER: 'sometimes',
+        OTEL_TRACES_SAMPLER_ARG: '1.5',
+        OTEL_SDK_DISABLED: 'maybe',
+      });
+      for (const variable of [
+        'OTEL_EXPORTER_OTLP_ENDPOINT',
+        'OTEL_EXPORTER_OTLP_PROTOCOL',
+        'OTEL_TRACES_SAMPLER',
+        'OTEL_TRACES_SAMPLER_ARG',
+        'OTEL_SDK_DISABLED',
+      ])
+        assert.ok(
+          problems.some((problem) => problem.startsWith(variable)),
+          `${variable} not named in ${problems.join('; ')}`,
+        );
+      assert.ok(problems.some((problem) => /grpc is not supported/.test(problem)));
+    });
+
+    it('when METRICS_PORT is the API port, 0 or not a port, then it is refused by name', () => {
+      assert.deepEqual(problemsOf({ PORT: '9000', METRICS_PORT: '9000' }), ['METRICS_PORT must differ from PORT']);
+      assert.match(problemsOf({ METRICS_PORT: '0' })[0]!, /^METRICS_PORT/);
+      assert.match(problemsOf({ METRICS_PORT: '70000' })[0]!, /^METRICS_PORT/);
+      assert.equal(loadConfig({ METRICS_PORT: '9464' }).metrics.port, 9464);
+    });
+
+    it('when LOG_FORMAT or BUILD_COMMIT is malformed, then it is refused by name', () => {
+      assert.match(problemsOf({ LOG_FORMAT: 'xml' })[0]!, /^LOG_FORMAT/);
+      assert.match(problemsOf({ BUILD_COMMIT: 'a b' })[0]!, /^BUILD_COMMIT/);
+      assert.equal(loadConfig({ LOG_FORMAT: 'pretty' }).log.pretty, true);
+    });
+
+    it('when exporter headers are set, then their values are secrets: scrubbed from logs and never quoted', () => {
+      const token = 'tok-1234567890';
+      const config = loadConfig({
+        API_KEYS: KEY,
+        OTEL_EXPORTER_OTLP_HEADERS: `authorization=Bearer%20${token},x-team=a`,
+      });
+      assert.ok(config.secrets.includes(KEY));
+      assert.ok(config.secrets.includes(token));
+      assert.ok(config.secrets.includes(`Bearer ${token}`));
+      assert.ok(!config.secrets.includes('a'), 'a one-letter value would blank out every "a" in the logs');
+    });
+  });
 });

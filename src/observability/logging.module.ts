@@ -1,5 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { LoggerModule, PinoLogger } from 'nestjs-pino';
+import type { LoggerOptions } from 'pino';
 import type { AppConfig } from '../config/app-config.js';
 
 /**
@@ -31,27 +32,27 @@ const CENSOR = '[redacted]';
 @Module({})
 export class LoggingModule {
   static forRoot(config: AppConfig): DynamicModule {
-    const { secrets } = config;
     return {
       module: LoggingModule,
-      imports: [
-        LoggerModule.forRoot({
-          forRoutes: [],
-          pinoHttp: {
-            level: config.log.level,
-            base: { service: 'items-service', version: config.app.version },
-            messageKey: 'msg',
-            timestamp: () => `,"time":"${new Date().toISOString()}"`,
-            formatters: { level: (label: string) => ({ level: label }) },
-            redact: { paths: REDACTED_PATHS, censor: CENSOR },
-            // The configured secrets, by value, in whatever field or message they might end up.
-            hooks: secrets.length > 0 ? { streamWrite: (line) => scrub(line, secrets) } : {},
-            ...(config.log.pretty ? { transport: { target: 'pino-pretty', options: { colorize: true } } } : {}),
-          },
-        }),
-      ],
+      imports: [LoggerModule.forRoot({ forRoutes: [], pinoHttp: loggerOptions(config) })],
     };
   }
+}
+
+/** pino's options for the configuration: the same in every environment but for pretty printing. */
+export function loggerOptions(config: AppConfig): LoggerOptions {
+  const { secrets } = config;
+  return {
+    level: config.log.level,
+    base: { service: 'items-service', version: config.app.version },
+    messageKey: 'msg',
+    timestamp: () => `,"time":"${new Date().toISOString()}"`,
+    formatters: { level: (label: string) => ({ level: label }) },
+    redact: { paths: REDACTED_PATHS, censor: CENSOR },
+    // The configured secrets, by value, in whatever field or message they might end up.
+    hooks: secrets.length > 0 ? { streamWrite: (line) => scrub(line, secrets) } : {},
+    ...(config.log.pretty ? { transport: { target: 'pino-pretty', options: { colorize: true } } } : {}),
+  };
 }
 
 function scrub(line: string, secrets: readonly string[]): string {

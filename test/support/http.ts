@@ -8,9 +8,16 @@ export interface RawResponse {
 
 /**
  * Sends bytes exactly as given (malformed requests that fetch refuses to send) and reads one
- * response. The request should carry `Connection: close`.
+ * response. The request should carry `Connection: close`. With `halfClose`, the socket's sending side
+ * is shut after the request; Node's HTTP server then aborts a request still being handled, so a request
+ * that needs a handler to answer is sent with `halfClose: false`.
  */
-export function rawRequest(url: string, request: Buffer | string, timeoutMs = 10_000): Promise<RawResponse> {
+export function rawRequest(
+  url: string,
+  request: Buffer | string,
+  timeoutMs = 10_000,
+  { halfClose = true } = {},
+): Promise<RawResponse> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
     const socket = net.connect(Number(port), hostname);
@@ -28,7 +35,8 @@ export function rawRequest(url: string, request: Buffer | string, timeoutMs = 10
       if (chunks.length === 0) return reject(new Error('connection closed without a response'));
       resolve(parseResponse(Buffer.concat(chunks)));
     });
-    socket.end(request);
+    if (halfClose) socket.end(request);
+    else socket.write(request);
   });
 }
 

@@ -1,0 +1,175 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { after, before, describe, it } from 'node:test';
+import { assertProblem, jsonRequest } from './support/http.js';
+import { logLines } from './support/logs.js';
+import { MAIN, runServerToExit, type ServerProcess, startServer } from './support/server-process.js';
+import { makeTempDir } from './support/temp-dir.js';
+import { waitFor } from './support/timing.js';
+
+const KEY = 'logging-test-key-0123456789';
+const AUTH = { authorization: `Bearer ${KEY}` };
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+describe('Logs (the built server’s stdout)', () => {
+  const temp = makeTempDir();
+  let server: ServerProcess;
+  before(async () => (server = await startServer({ DB_PATH: temp.dbPath, API_KEYS: KEY, LOG_LEVEL: 'info' })));
+  after(async () => {
+    await server.stop();
+    temp.remove();
+  });
+
+  /** The request line of the response, once pino has written it. */
+  async function requestLine(requestId: string) {
+    await waitFor(
+      () => logLines(server.stdout()).some((line) => line.request_id === requestId),
+      `the log line of ${requestId}`,
+    );
+    return logLines(server.stdout()).find((line) => line.request_id === requestId)!;
+  }
+
+  it('when a request is answered, then one JSON line has its id, method, route template, status, duration and size, and no headers', async () => {
+    const created = await jsonRequest(`${server.url}/items`, 'POST', { name: 'logged' }, AUTH);
+    const read = await jsonRequest(`${server.url}/items/${created.body.id}`, 'GET');
+    const line = await requestLine(read.headers.get('x-request-id')!);
+    assert.deepEqual(Object.keys(line).sort(), [
+      'bytes',
+      'duration_ms',
+      'level',
+      'method',
+      'msg',
+      'request_id',
+      'route',
+      'service',
+      'status_code',
+      'time',
+      'version',
+    ]);
+    assert.equal(line.level, 'info');
+    assert.equal(line.msg, 'request completed');
+    assert.equal(line.method, 'GET');
+    assert.equal(line.route, '/items/{id}');
+    assert.equal(line.status_code, 200);
+    assert.equal(line.bytes, Number(read.headers.get('content-length')));
+    assert.equal(typeof line.duration_ms, 'number');
+    assert.ok(line.duration_ms >= 0);
+    const lines = logLines(server.stdout()).filter((entry) => entry.request_id === read.headers.get('x-request-id'));
+    assert.equal(lines.length, 1, 'one line per request');
+  });
+
+  it('when X-Request-Id is well-formed, then it is kept, echoed and logged; when not, a new UUID replaces it', async () => {
+    const kept = await jsonRequest(`${server.url}/items/none`, 'GET', undefined, { 'x-request-id': 'abc.DEF_1:2-3' });
+    assert.equal(kept.headers.get('x-request-id'), 'abc.DEF_1:2-3');
+    assert.equal(kept.body.request_id, 'abc.DEF_1:2-3');
+    assert.equal((await requestLine('abc.DEF_1:2-3')).status_code, 404);
+
+    for (const bad of ['x'.repeat(129), 'has space', 'semi;colon', '"quoted"', 'ünïcode']) {
+      const response = await fetch(`${server.url}/items/none`, { headers: { 'x-request-id': encodeURI(bad) } });
+      const echoed = response.headers.get('x-request-id')!;
+      assert.match(echoed, UUID, `kept ${bad}`);
+      assert.equal(((await response.json()) as { request_id: string }).request_id, echoed);
+      assert.equal((await requestLine(echoed)).route, '/items/{id}');
+    }
+    const missing = await jsonRequest(`${server.url}/healthz`, 'GET');
+    assert.match(missing.headers.get('x-request-id')!, UUID);
+  });
+
+  it('when the probes and /metrics are polled, then their request lines are at debug, so not written at info', async () => {
+    const ids: string[] = [];
+    for (const path of ['/healthz', '/readyz', '/startupz', '/metrics']) {
+      const response = await fetch(`${server.url}${path}`);
+      ids.push(response.headers.get('x-request-id')!);
+      await response.arrayBuffer();
+    }
+    // A later line at info proves the earlier ones had their chance to be written.
+    const marker = await jsonRequest(`${server.url}/items/marker`, 'GET');
+    await requestLine(marker.headers.get('x-request-id')!);
+    const written = logLines(server.stdout()).filter((line) => ids.includes(line.request_id));
+    assert.deepEqual(written, []);
+  });
+
+  it('when the log level is changed through the admin endpoint, then probes are logged at debug until it is set back', async () => {
+    const unauthenticated = await jsonRequest(`${server.url}/admin/log-level`, 'GET');
+    assertProblem(unauthenticated, 401);
+    assert.match(unauthenticated.headers.get('www-authenticate') ?? '', /^Bearer/);
+    const wrongKey = await jsonRequest(
+      `${server.url}/admin/log-level`,
+      'PUT',
+      { level: 'debug' },
+      {
+        authorization: `Bearer ${KEY}x`,
+      },
+    );
+    assertProblem(wrongKey, 401);
+    const invalid = await jsonRequest(`${server.url}/admin/log-level`, 'PUT', { level: 'verbose' }, AUTH);
+    assertProblem(invalid, 400);
+    assert.equal((await jsonRequest(`${server.url}/admin/log-level`, 'GET', undefined, AUTH)).body.level, 'info');
+
+    const changed = await jsonRequest(`${server.url}/admin/log-level`, 'PUT', { level: 'debug' }, AUTH);
+    assert.equal(changed.status, 200);
+    assert.deepEqual(changed.body, { level: 'debug' });
+    const probe = await fetch(`${server.url}/healthz`);
+    await probe.arrayBuffer();
+    const line = await requestLine(probe.headers.get('x-request-id')!);
+    assert.equal(line.level, 'debug');
+    assert.ok(
+      logLines(server.stdout()).some((entry) => entry.msg === 'log level changed' && entry.to === 'debug'),
+      'the change itself is logged',
+    );
+
+    assert.equal((await jsonRequest(`${server.url}/admin/log-level`, 'PUT', { level: 'info' }, AUTH)).status, 200);
+    const quiet = await fetch(`${server.url}/healthz`);
+    await quiet.arrayBuffer();
+    const marker = await jsonRequest(`${server.url}/items/marker-2`, 'GET');
+    await requestLine(marker.headers.get('x-request-id')!);
+    assert.ok(!logLines(server.stdout()).some((entry) => entry.request_id === quiet.headers.get('x-request-id')));
+  });
+});
+
+describe('Log settings', () => {
+  it('when no API key is configured, then the admin endpoint is refused (403), not open', async () => {
+    const temp = makeTempDir();
+    const server = await startServer({ DB_PATH: temp.dbPath });
+    try {
+      const response = await jsonRequest(`${server.url}/admin/log-level`, 'PUT', { level: 'debug' });
+      assertProblem(response, 403);
+      assert.equal(response.body.code, 'ADMIN_DISABLED');
+    } finally {
+      await server.stop();
+      temp.remove();
+    }
+  });
+
+  it('when LOG_FORMAT=pretty, then lines are for people (not JSON); when it is unknown, start-up stops naming it', async () => {
+    const temp = makeTempDir();
+    const child = spawn(process.execPath, [MAIN], {
+      env: {
+        PATH: process.env.PATH,
+        HOST: '127.0.0.1',
+        PORT: '0',
+        DB_PATH: temp.dbPath,
+        LOG_FORMAT: 'pretty',
+        SHUTDOWN_DRAIN_DELAY: '0',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    const exited = once(child, 'exit');
+    try {
+      await waitFor(() => /listening/.test(stdout), 'the pretty "listening" line', 15_000);
+      const listening = stdout.split('\n').find((line) => /listening/.test(line))!;
+      assert.ok(!listening.trimStart().startsWith('{'), `not pretty: ${listening}`);
+      assert.match(listening, /INFO/);
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+    const wrong = await runServerToExit({ DB_PATH: temp.dbPath, LOG_FORMAT: 'xml' });
+    temp.remove();
+    assert.equal(wrong.code, 78);
+    assert.match(wrong.stderr, /LOG_FORMAT must be one of \[json, pretty\]/);
+  });
+});

@@ -6,25 +6,9 @@
 #   prometheus: `promtool check metrics` lints /metrics, and a real Prometheus server scrapes the
 #               service (test/metrics.e2e-spec.ts).
 set -euo pipefail
+cd "$(dirname "$0")"
 
-missing=()
-command -v strace >/dev/null 2>&1 || missing+=(strace)
-{ command -v promtool && command -v prometheus; } >/dev/null 2>&1 || missing+=(prometheus)
-
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "ensure-test-tools: installing ${missing[*]}"
-  if [ "$(id -u)" -eq 0 ]; then
-    sudo=()
-  elif command -v sudo >/dev/null 2>&1; then
-    sudo=(sudo)
-  else
-    echo "ensure-test-tools: need root or sudo to install ${missing[*]} (apt-get install ${missing[*]})" >&2
-    exit 1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  "${sudo[@]}" apt-get update -qq
-  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+bash install-missing.sh strace:strace promtool:prometheus prometheus:prometheus
 
 # A container without ptrace rights has strace but cannot use it: say so now, not in a test.
 if ! strace -f -o /dev/null true >/dev/null 2>&1; then

@@ -24,7 +24,7 @@ export interface AppConfig {
   };
   log: { level: LogLevel; pretty: boolean };
   /** Without a port, /metrics is served on the HTTP port with the API. */
-  metrics: { port?: number };
+  metrics: { enabled: boolean; port?: number };
   /**
    * Tracing is on when an OTLP endpoint is configured (and OTEL_SDK_DISABLED is not true). The SDK
    * reads the rest of the OTEL_* variables itself.
@@ -82,7 +82,7 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
       maxHeaderBytes: v.HTTP_MAX_HEADER_SIZE as number,
     },
     log: { level: v.LOG_LEVEL as LogLevel, pretty: v.LOG_FORMAT === 'pretty' },
-    metrics: { port: v.METRICS_PORT as number | undefined },
+    metrics: { enabled: v.METRICS_ENABLED as boolean, port: v.METRICS_PORT as number | undefined },
     tracing: {
       enabled:
         v.OTEL_SDK_DISABLED !== true &&

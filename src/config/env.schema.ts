@@ -83,6 +83,8 @@ export const envSchema = Joi.object({
   AUTH_READS: Joi.boolean().default(false),
   AUTH_DISABLED: Joi.boolean().default(false),
   LOG_FORMAT: Joi.string().valid('json', 'pretty').default('json'),
+  // Off: no /metrics and nothing recorded (the benchmark's "observability off" target uses it).
+  METRICS_ENABLED: Joi.boolean().default(true),
   // Serves /metrics on this port only (and not on PORT), to keep metrics off the public port.
   METRICS_PORT: Joi.number().integer().port().invalid(0).messages({ 'any.invalid': '{{#label}} must not be 0' }),
   // Baked into the image at build time; shown by items_service_build_info.
@@ -122,6 +124,8 @@ export function crossVariableProblems(env: Record<string, unknown>): string[] {
   const authDisabled = env.AUTH_DISABLED === true;
   if (env.API_KEYS !== undefined && authDisabled)
     problems.push('API_KEYS and AUTH_DISABLED=true are both set: choose one');
+  if (env.METRICS_PORT !== undefined && env.METRICS_ENABLED === false)
+    problems.push('METRICS_PORT is set but METRICS_ENABLED=false: choose one');
   if (env.METRICS_PORT !== undefined && env.METRICS_PORT === env.PORT && env.PORT !== 0)
     problems.push('METRICS_PORT must differ from PORT');
   if (env.APP_ENV === 'prod' && env.API_KEYS === undefined && !authDisabled)

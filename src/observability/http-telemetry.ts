@@ -25,7 +25,7 @@ interface RequestTelemetry {
   readonly method: string;
   readonly route: string;
   readonly span?: Span;
-  /** The context with the server span, in which the handler runs (so that store spans are children). */
+  /** The context with the server span, in which the handler runs (so that store spans are children); sampled requests only. */
   readonly context?: Context;
 }
 
@@ -57,6 +57,7 @@ interface Series {
 @Injectable()
 export class HttpTelemetry {
   private readonly tracer?: Tracer;
+  private readonly metricsEnabled: boolean;
   /** Route templates by Fastify's route path: `/items/:id` becomes `/items/{id}`, as in the OpenAPI document. */
   private readonly templates = new Map<string, string>();
   /** Bound label sets, so that recording a request does not hash its labels again. */
@@ -68,6 +69,7 @@ export class HttpTelemetry {
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     if (config.tracing.enabled) this.tracer = trace.getTracer(SERVICE_NAME, config.app.version);
+    this.metricsEnabled = config.metrics.enabled;
   }
 
   /** Adds the hooks; before the app's routes are registered (`app.init()`). */
@@ -115,7 +117,15 @@ export class HttpTelemetry {
       },
       parent,
     );
-    request.telemetry = { startedAt: performance.now(), method, route, span, context: trace.setSpan(parent, span) };
+    request.telemetry = {
+      startedAt: performance.now(),
+      method,
+      route,
+      span,
+      // Only a sampled request needs its context carried into the handler: the store's spans are
+      // created under a recording span only (most requests are not sampled, and pay for none of it).
+      context: span.isRecording() ? trace.setSpan(parent, span) : undefined,
+    };
   }
 
   private finish(request: FastifyRequest, reply: FastifyReply): void {
@@ -123,9 +133,11 @@ export class HttpTelemetry {
     if (!telemetry) return;
     const durationMs = performance.now() - telemetry.startedAt;
     const status = reply.statusCode;
-    const series = this.seriesFor(telemetry.method, telemetry.route, status);
-    series.requests.inc();
-    series.duration.observe(durationMs / 1000);
+    if (this.metricsEnabled) {
+      const series = this.seriesFor(telemetry.method, telemetry.route, status);
+      series.requests.inc();
+      series.duration.observe(durationMs / 1000);
+    }
 
     const { span } = telemetry;
     const spanContext = span?.spanContext();

@@ -18,15 +18,16 @@ import { StoreTelemetry } from './store-telemetry.js';
 @Module({})
 export class ObservabilityModule {
   static forRoot(config: AppConfig, inFlight: InFlightRequests): DynamicModule {
-    ensureDefaultMetrics();
+    const { enabled } = config.metrics;
+    if (enabled) ensureDefaultMetrics();
     const ownPort = config.metrics.port !== undefined;
     return {
       module: ObservabilityModule,
       imports: [
         LoggingModule.forRoot(config),
-        ...(ownPort
-          ? []
-          : [PrometheusModule.register({ controller: MetricsController, defaultMetrics: { enabled: false } })]),
+        ...(enabled && !ownPort
+          ? [PrometheusModule.register({ controller: MetricsController, defaultMetrics: { enabled: false } })]
+          : []),
       ],
       controllers: [LogLevelController],
       providers: [

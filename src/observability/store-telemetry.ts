@@ -21,6 +21,7 @@ export type TraceParent = Context;
 @Injectable()
 export class StoreTelemetry {
   private readonly tracer?: Tracer;
+  private readonly metricsEnabled: boolean;
   private readonly durations: ReadonlyMap<StoreOperation, Histogram.Internal<string>>;
   private readonly outcomes = new Map<string, Counter.Internal>();
 
@@ -33,13 +34,18 @@ export class StoreTelemetry {
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     if (config.tracing.enabled) this.tracer = trace.getTracer(SERVICE_NAME, config.app.version);
+    this.metricsEnabled = config.metrics.enabled;
     this.durations = new Map(OPERATIONS.map((op) => [op, duration.labels({ op })]));
   }
 
   /** Runs one store operation in a span of its own, counting it by outcome. */
   async measure<T>(op: StoreOperation, run: () => Promise<T>, found?: (result: T) => boolean): Promise<T> {
+    if (!this.metricsEnabled && !this.tracer) return run();
     const startedAt = performance.now();
-    const span = this.tracer?.startSpan(`store ${op}`, { attributes: { 'items.store.operation': op } });
+    // A span only inside a sampled request: outside one, it would start a trace of its own.
+    const span = trace.getActiveSpan()?.isRecording()
+      ? this.tracer?.startSpan(`store ${op}`, { attributes: { 'items.store.operation': op } })
+      : undefined;
     try {
       const result = span ? await context.with(trace.setSpan(context.active(), span), run) : await run();
       this.record(op, found && !found(result) ? 'not_found' : 'ok', startedAt, span);
@@ -58,7 +64,7 @@ export class StoreTelemetry {
 
   /** The trace context to parent the spans of a write's later steps; none when tracing is off. */
   currentTraceParent(): TraceParent | undefined {
-    return this.tracer ? context.active() : undefined;
+    return this.tracer && trace.getActiveSpan()?.isRecording() ? context.active() : undefined;
   }
 
   /**
@@ -66,7 +72,7 @@ export class StoreTelemetry {
    * slow write's trace shows the disk's share of its time.
    */
   fsynced(startedAt: number, endedAt: number, writes: readonly (TraceParent | undefined)[]): void {
-    this.fsyncs.observe((endedAt - startedAt) / 1000);
+    if (this.metricsEnabled) this.fsyncs.observe((endedAt - startedAt) / 1000);
     if (!this.tracer) return;
     const start = performance.timeOrigin + startedAt;
     const end = performance.timeOrigin + endedAt;
@@ -80,19 +86,22 @@ export class StoreTelemetry {
 
   /** The store's size after a load, a commit or a compaction. */
   sized(items: number, journalBytes: number): void {
+    if (!this.metricsEnabled) return;
     this.items.set(items);
     this.journalBytes.set(journalBytes);
   }
 
   private record(op: StoreOperation, outcome: string, startedAt: number, span: Span | undefined): void {
-    const key = `${op} ${outcome}`;
-    let counter = this.outcomes.get(key);
-    if (!counter) {
-      counter = this.operations.labels({ op, outcome });
-      this.outcomes.set(key, counter);
+    if (this.metricsEnabled) {
+      const key = `${op} ${outcome}`;
+      let counter = this.outcomes.get(key);
+      if (!counter) {
+        counter = this.operations.labels({ op, outcome });
+        this.outcomes.set(key, counter);
+      }
+      counter.inc();
+      this.durations.get(op)!.observe((performance.now() - startedAt) / 1000);
     }
-    counter.inc();
-    this.durations.get(op)!.observe((performance.now() - startedAt) / 1000);
     if (span) {
       span.setAttribute('items.store.outcome', outcome);
       span.end();

@@ -38,6 +38,7 @@ export interface CreatedApp {
  */
 export async function createApp(options: CreateAppOptions = {}): Promise<CreatedApp> {
   const config = options.config ?? loadConfig(options.env ?? process.env, options.version);
+  let telemetry: HttpTelemetry | undefined;
   const { http } = config;
   const adapter = new FastifyAdapter({
     bodyLimit: http.bodyLimitBytes,
@@ -57,9 +58,12 @@ export async function createApp(options: CreateAppOptions = {}): Promise<Created
       connectionsCheckingInterval: Math.min(1_000, http.headersTimeoutMs),
     },
     clientErrorHandler: sendClientErrorProblem,
-    // Errors Fastify raises before routing (a bad URL, an over-long segment) bypass Nest's filters.
-    frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) =>
-      sendProblem(reply, problemFor(error, request)),
+    // Errors Fastify raises before routing (a bad URL, an over-long segment) bypass Nest's filters,
+    // and the onRequest hooks.
+    frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+      telemetry?.recordUnrouted(request, reply);
+      sendProblem(reply, problemFor(error, request));
+    },
   });
   const fastify = adapter.getInstance();
   registerJsonBodyParser(fastify, http.bodyLimitBytes);
@@ -75,7 +79,9 @@ export async function createApp(options: CreateAppOptions = {}): Promise<Created
   app.useGlobalFilters(new ProblemDetailsFilter());
   app.useGlobalPipes(createValidationPipe());
   // Before init(), which registers the routes: the hooks apply to every one of them.
-  app.get(HttpTelemetry).register(fastify);
+  const httpTelemetry = app.get(HttpTelemetry);
+  httpTelemetry.register(fastify);
+  telemetry = httpTelemetry;
   await app.init();
   return { app, config, inFlight };
 }

@@ -36,9 +36,11 @@ export function registerJsonBodyParser(fastify: FastifyInstance, bodyLimit: numb
     if (problem !== undefined) return done(new MalformedBodyError(`The request body ${problem}.`), undefined);
     done(null, value);
   });
-  // A write with no body at all never reaches a parser: it is still not JSON.
+  // A write with no body at all never reaches a parser: it is still not JSON. (A path that matches no
+  // route is a 404 whatever its body.)
   fastify.addHook('preValidation', (request, _reply, done) => {
-    if (request.body === undefined && WRITE_METHODS.has(request.method)) done(new UnsupportedMediaTypeException());
+    if (request.body === undefined && WRITE_METHODS.has(request.method) && !request.is404)
+      done(new UnsupportedMediaTypeException());
     else done();
   });
 }

@@ -94,6 +94,15 @@ export class HttpTelemetry {
     });
   }
 
+  /**
+   * A request Fastify refuses before routing (a malformed URL, an over-long path segment): it is
+   * answered from `frameworkErrors`, outside every hook, so it is recorded from here.
+   */
+  recordUnrouted(request: FastifyRequest, reply: FastifyReply): void {
+    this.start(request, reply);
+    reply.raw.once('finish', () => this.finish(request, reply));
+  }
+
   private start(request: FastifyRequest, reply: FastifyReply): void {
     void reply.header('x-request-id', request.id);
     const method = KNOWN_METHODS.has(request.method) ? request.method : OTHER_METHOD;
@@ -167,7 +176,7 @@ export class HttpTelemetry {
 
   private routeOf(request: FastifyRequest): string {
     const path = request.routeOptions.url;
-    if (request.is404 || path === undefined) return UNMATCHED_ROUTE;
+    if (request.is404 || !path) return UNMATCHED_ROUTE;
     let template = this.templates.get(path);
     if (template === undefined) {
       template = path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');

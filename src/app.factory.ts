@@ -38,7 +38,8 @@ export interface CreatedApp {
  */
 export async function createApp(options: CreateAppOptions = {}): Promise<CreatedApp> {
   const config = options.config ?? loadConfig(options.env ?? process.env, options.version);
-  let telemetry: HttpTelemetry | undefined;
+  // Created with the app, after the adapter that needs it for frameworkErrors.
+  const late: { telemetry?: HttpTelemetry } = {};
   const { http } = config;
   const adapter = new FastifyAdapter({
     bodyLimit: http.bodyLimitBytes,
@@ -61,7 +62,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<Created
     // Errors Fastify raises before routing (a bad URL, an over-long segment) bypass Nest's filters,
     // and the onRequest hooks.
     frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-      telemetry?.recordUnrouted(request, reply);
+      late.telemetry?.recordUnrouted(request, reply);
       sendProblem(reply, problemFor(error, request));
     },
   });
@@ -79,9 +80,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<Created
   app.useGlobalFilters(new ProblemDetailsFilter());
   app.useGlobalPipes(createValidationPipe());
   // Before init(), which registers the routes: the hooks apply to every one of them.
-  const httpTelemetry = app.get(HttpTelemetry);
-  httpTelemetry.register(fastify);
-  telemetry = httpTelemetry;
+  late.telemetry = app.get(HttpTelemetry);
+  late.telemetry.register(fastify);
   await app.init();
   return { app, config, inFlight };
 }

@@ -80,8 +80,9 @@ export async function createApp(options: CreateAppOptions = {}): Promise<Created
   app.useGlobalFilters(new ProblemDetailsFilter());
   app.useGlobalPipes(createValidationPipe());
   // Before init(), which registers the routes: the hooks apply to every one of them.
-  late.telemetry = app.get(HttpTelemetry);
-  late.telemetry.register(fastify);
+  const telemetry = app.get(HttpTelemetry);
+  telemetry.register(fastify);
+  late.telemetry = telemetry;
   await app.init();
   return { app, config, inFlight };
 }

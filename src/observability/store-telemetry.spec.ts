@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { after, beforeEach, describe, it } from 'node:test';
+import { context, SpanStatusCode, trace } from '@opentelemetry/api';
+import { InMemorySpanExporter, NodeTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-node';
+import { Registry } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
+import { loadConfig } from '../config/app-config.js';
+import { ItemAlreadyExistsError, StoreUnavailableError } from '../items/items.errors.js';
+import { StoreTelemetry } from './store-telemetry.js';
+
+// The real SDK with an in-memory exporter: the spans are the ones an OTLP exporter would send.
+const exporter = new InMemorySpanExporter();
+const provider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+provider.register();
+
+function telemetry() {
+  const registers = [new Registry()];
+  return new StoreTelemetry(
+    new Counter({ name: 'ops', help: 'h', labelNames: ['op', 'outcome'], registers }),
+    new Histogram({ name: 'duration', help: 'h', labelNames: ['op'], registers }),
+    new Histogram({ name: 'fsync', help: 'h', registers }),
+    new Gauge({ name: 'items', help: 'h', registers }),
+    new Gauge({ name: 'journal', help: 'h', registers }),
+    loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' }),
+  );
+}
+
+/** Runs `fn` inside a sampled request's span, as HttpTelemetry's preHandler does. */
+function inRequest<T>(fn: () => Promise<T>): { result: Promise<T>; request: ReturnType<typeof startRequest> } {
+  const request = startRequest();
+  return { result: context.with(trace.setSpan(context.active(), request), fn), request };
+}
+const startRequest = () => trace.getTracer('test').startSpan('GET /items/{id}');
+
+describe('StoreTelemetry spans', () => {
+  beforeEach(() => exporter.reset());
+  after(() => provider.shutdown());
+
+  it('when an operation runs in a sampled request, then its span is the request span’s child, with its outcome', async () => {
+    const store = telemetry();
+    const { result, request } = inRequest(() => store.measure('find', () => Promise.resolve(undefined), Boolean));
+    await result;
+    request.end();
+    const [span] = exporter.getFinishedSpans().filter((s) => s.name === 'store find');
+    assert.ok(span);
+    assert.equal(span.parentSpanContext?.spanId, request.spanContext().spanId);
+    assert.equal(span.attributes['items.store.outcome'], 'not_found');
+    assert.equal(span.status.code, SpanStatusCode.UNSET);
+  });
+
+  it('when the store is unavailable, then the span is an error with the exception; a conflict is not', async () => {
+    const store = telemetry();
+    const failing = inRequest(() => store.measure('insert', () => Promise.reject(new StoreUnavailableError())));
+    await assert.rejects(failing.result, StoreUnavailableError);
+    const conflicting = inRequest(() => store.measure('insert', () => Promise.reject(new ItemAlreadyExistsError('a'))));
+    await assert.rejects(conflicting.result, ItemAlreadyExistsError);
+    const [unavailable, conflict] = exporter.getFinishedSpans().filter((s) => s.name === 'store insert');
+    assert.equal(unavailable!.status.code, SpanStatusCode.ERROR);
+    assert.equal(unavailable!.events[0]?.name, 'exception');
+    assert.equal(unavailable!.attributes['items.store.outcome'], 'unavailable');
+    assert.equal(conflict!.status.code, SpanStatusCode.UNSET);
+    assert.equal(conflict!.attributes['items.store.outcome'], 'conflict');
+  });
+
+  it('when no sampled request is active, then no span is made (it would start a trace of its own)', async () => {
+    const store = telemetry();
+    await store.measure('list', () => Promise.resolve([]));
+    assert.equal(store.currentTraceParent(), undefined);
+    assert.deepEqual(exporter.getFinishedSpans(), []);
+  });
+
+  it('when a group commit is fsynced, then each waiting write gets an fsync span under its own operation', async () => {
+    const store = telemetry();
+    const parents = [
+      inRequest(() => Promise.resolve(store.currentTraceParent())),
+      inRequest(() => Promise.resolve(store.currentTraceParent())),
+    ];
+    const captured = await Promise.all(parents.map((parent) => parent.result));
+    const started = performance.now();
+    store.fsynced(started, started + 3, captured);
+    const fsyncs = exporter.getFinishedSpans().filter((s) => s.name === 'store fsync');
+    assert.deepEqual(
+      fsyncs.map((span) => span.parentSpanContext?.spanId).sort(),
+      parents.map((parent) => parent.request.spanContext().spanId).sort(),
+    );
+    for (const span of fsyncs) assert.equal(span.attributes['items.store.batch_size'], 2);
+  });
+});

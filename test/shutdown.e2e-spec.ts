@@ -96,7 +96,8 @@ describe('Graceful shutdown of the built server (real signals, real sockets)', (
             99,
           ).toFixed(1)} ms, longest ${longest.toFixed(1)} ms; readiness 503 after ` +
           `${readinessFailedAt === undefined ? 'never' : (readinessFailedAt - signalledAt).toFixed(0)} ms; ` +
-          `exit ${String(code)} after ${(exitedAt - signalledAt).toFixed(0)} ms`,
+          `exit ${String(code)} after ${(exitedAt - signalledAt).toFixed(0)} ms; ` +
+          `${/"late_connections":(\d+)/.exec(server.stdout())?.[1] ?? '?'} connections accepted between the drain's end and the close`,
       );
       assert.deepEqual(failed.slice(0, 5), [], `${failed.length} requests started before the drain ended failed`);
       assert.ok(afterSignal > CLIENTS, 'the clients went on opening connections during the drain');

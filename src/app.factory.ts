@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { Socket } from 'node:net';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module.js';
@@ -58,7 +59,10 @@ export async function createApp(options: CreateAppOptions = {}): Promise<Created
       // would get up to 30 s more than configured.
       connectionsCheckingInterval: Math.min(1_000, http.headersTimeoutMs),
     },
-    clientErrorHandler: sendClientErrorProblem,
+    clientErrorHandler: (error: Error, socket: Socket) => {
+      const answered = sendClientErrorProblem(error, socket);
+      if (answered) late.telemetry?.recordRejected(answered.status, answered.request_id);
+    },
     // Errors Fastify raises before routing (a bad URL, an over-long segment) bypass Nest's filters,
     // and the onRequest hooks.
     frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {

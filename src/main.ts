@@ -27,6 +27,7 @@ async function main(): Promise<void> {
     ]);
   const { app, inFlight } = await createApp({ config });
   const logger = app.get(Logger);
+  tracing.logTo({ warn: (line) => logger.warn(line), error: (line) => logger.error(line) });
   const lifecycle = app.get(Lifecycle);
   const shutdown = new GracefulShutdown({
     app,

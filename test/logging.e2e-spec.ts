@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { assertProblem, jsonRequest } from './support/http.js';
 import { logLines } from './support/logs.js';
@@ -10,12 +11,22 @@ import { waitFor } from './support/timing.js';
 
 const KEY = 'logging-test-key-0123456789';
 const AUTH = { authorization: `Bearer ${KEY}` };
+const ADMIN_KEY = 'logging-test-admin-key-9876543210';
+const ADMIN = { authorization: `Bearer ${ADMIN_KEY}` };
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 describe('Logs (the built server’s stdout)', () => {
   const temp = makeTempDir();
   let server: ServerProcess;
-  before(async () => (server = await startServer({ DB_PATH: temp.dbPath, API_KEYS: KEY, LOG_LEVEL: 'info' })));
+  before(
+    async () =>
+      (server = await startServer({
+        DB_PATH: temp.dbPath,
+        API_KEYS: KEY,
+        ADMIN_API_KEYS: ADMIN_KEY,
+        LOG_LEVEL: 'info',
+      })),
+  );
   after(async () => {
     await server.stop();
     temp.remove();
@@ -76,6 +87,30 @@ describe('Logs (the built server’s stdout)', () => {
     assert.match(missing.headers.get('x-request-id')!, UUID);
   });
 
+  it('when the client goes away before its response, then the request is still logged (and counted) as aborted, 499', async () => {
+    const socket = net.connect(Number(new URL(server.url).port), '127.0.0.1');
+    await once(socket, 'connect');
+    // Headers and half the body: the request is in flight, waiting for the rest.
+    socket.write(
+      `POST /items HTTP/1.1\r\nHost: x\r\nAuthorization: ${AUTH.authorization}\r\n` +
+        'X-Request-Id: aborted-request-1\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{"name":',
+    );
+    // In flight once the server has read its head: the scrape itself is the other one.
+    let inFlight = 0;
+    while (inFlight < 2) {
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      inFlight = Number(/^http_requests_in_flight (\d+)/m.exec(metrics)?.[1]);
+    }
+    socket.destroy();
+    const line = await requestLine('aborted-request-1');
+    assert.equal(line.msg, 'request aborted');
+    assert.equal(line.status_code, 499);
+    assert.equal(line.route, '/items');
+    assert.equal(line.bytes, 0);
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    assert.match(metrics, /http_requests_total\{method="POST",route="\/items",status_code="499"\} 1/);
+  });
+
   it('when the probes and /metrics are polled, then their request lines are at debug, so not written at info', async () => {
     const ids: string[] = [];
     for (const path of ['/healthz', '/readyz', '/startupz', '/metrics']) {
@@ -99,15 +134,17 @@ describe('Logs (the built server’s stdout)', () => {
       'PUT',
       { level: 'debug' },
       {
-        authorization: `Bearer ${KEY}x`,
+        authorization: `Bearer ${ADMIN_KEY}x`,
       },
     );
     assertProblem(wrongKey, 401);
-    const invalid = await jsonRequest(`${server.url}/admin/log-level`, 'PUT', { level: 'verbose' }, AUTH);
+    // An API client's key is not an admin key: it must not be able to silence the logs.
+    assertProblem(await jsonRequest(`${server.url}/admin/log-level`, 'PUT', { level: 'silent' }, AUTH), 401);
+    const invalid = await jsonRequest(`${server.url}/admin/log-level`, 'PUT', { level: 'verbose' }, ADMIN);
     assertProblem(invalid, 400);
-    assert.equal((await jsonRequest(`${server.url}/admin/log-level`, 'GET', undefined, AUTH)).body.level, 'info');
+    assert.equal((await jsonRequest(`${server.url}/admin/log-level`, 'GET', undefined, ADMIN)).body.level, 'info');
 
-    const changed = await jsonRequest(`${server.url}/admin/log-level`, 'PUT', { level: 'debug' }, AUTH);
+    const changed = await jsonRequest(`${server.url}/admin/log-level`, 'PUT', { level: 'debug' }, ADMIN);
     assert.equal(changed.status, 200);
     assert.deepEqual(changed.body, { level: 'debug' });
     const probe = await fetch(`${server.url}/healthz`);
@@ -119,7 +156,7 @@ describe('Logs (the built server’s stdout)', () => {
       'the change itself is logged',
     );
 
-    assert.equal((await jsonRequest(`${server.url}/admin/log-level`, 'PUT', { level: 'info' }, AUTH)).status, 200);
+    assert.equal((await jsonRequest(`${server.url}/admin/log-level`, 'PUT', { level: 'info' }, ADMIN)).status, 200);
     const quiet = await fetch(`${server.url}/healthz`);
     await quiet.arrayBuffer();
     const marker = await jsonRequest(`${server.url}/items/marker-2`, 'GET');
@@ -129,11 +166,11 @@ describe('Logs (the built server’s stdout)', () => {
 });
 
 describe('Log settings', () => {
-  it('when no API key is configured, then the admin endpoint is refused (403), not open', async () => {
+  it('when no admin key is configured, then the admin endpoint is refused (403) even with an API key, not open', async () => {
     const temp = makeTempDir();
-    const server = await startServer({ DB_PATH: temp.dbPath });
+    const server = await startServer({ DB_PATH: temp.dbPath, API_KEYS: KEY });
     try {
-      const response = await jsonRequest(`${server.url}/admin/log-level`, 'PUT', { level: 'debug' });
+      const response = await jsonRequest(`${server.url}/admin/log-level`, 'PUT', { level: 'debug' }, AUTH);
       assertProblem(response, 403);
       assert.equal(response.body.code, 'ADMIN_DISABLED');
     } finally {

@@ -78,8 +78,10 @@ describe('Tracing (built server, real OTLP/HTTP exporter, receiver on 127.0.0.1)
       assert.ok(fsync.startTimeUnixNano + slack >= insert.startTimeUnixNano, 'the fsync starts before its write');
       assert.ok(fsync.endTimeUnixNano <= insert.endTimeUnixNano + slack, 'the fsync ends after its write');
 
-      // The request's log line carries the same trace and the server span's id.
-      const line = logLines(server.stdout()).find((entry) => entry.request_id === created.headers.get('x-request-id'));
+      // The request's log line carries the same trace and the server span's id (pino writes it asynchronously).
+      const requestId = created.headers.get('x-request-id');
+      await waitFor(() => logLines(server.stdout()).some((entry) => entry.request_id === requestId), 'the log line');
+      const line = logLines(server.stdout()).find((entry) => entry.request_id === requestId);
       assert.ok(line, 'no log line for the request');
       assert.equal(line.trace_id, traceId);
       assert.equal(line.span_id, serverSpan.spanId);

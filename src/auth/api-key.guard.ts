@@ -17,7 +17,7 @@ export class AdminDisabledError extends DomainError {
   readonly code = 'ADMIN_DISABLED';
   readonly kind = 'forbidden';
   constructor() {
-    super('The admin endpoints need API keys: set API_KEYS (or API_KEYS_FILE).');
+    super('The admin endpoints are off: they need ADMIN_API_KEYS (or ADMIN_API_KEYS_FILE) to be set.');
   }
 }
 
@@ -58,15 +58,16 @@ function bearerToken(header: string | undefined): string | undefined {
 }
 
 /**
- * The admin endpoints: a valid key always, reads included; refused outright (403) when no keys are
- * configured, so that they are never open by accident.
+ * The admin endpoints: an admin key (`ADMIN_API_KEYS`, not the API's: a client of the API must not be
+ * able to silence the logs) always, reads included; refused outright (403) when none is configured,
+ * so that they are never open by accident.
  */
 @Injectable()
 export class AdminKeyGuard implements CanActivate {
   private readonly digests: readonly Buffer[];
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
-    this.digests = config.auth.apiKeys.map(digest);
+    this.digests = config.auth.adminKeys.map(digest);
   }
 
   canActivate(context: ExecutionContext): boolean {

@@ -3,8 +3,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import { recordErrorOnSpan, traceIdOf } from '../observability/http-telemetry.js';
 import { DomainError, type DomainErrorKind, type FieldError } from './domain-error.js';
+import { recordErrorOnSpan, traceIdOf } from './request-telemetry.js';
 
 const STATUS_BY_KIND: Record<DomainErrorKind, number> = {
   invalid: 400,
@@ -167,9 +167,13 @@ const MALFORMED_REQUEST = { status: 400, code: 'MALFORMED_REQUEST', detail: 'The
 /**
  * Fastify's `clientErrorHandler`: a request Node could not parse, or that came too slowly, is answered
  * with a problem like any other before the connection is closed (Fastify's own answer is plain JSON).
+ * Returns what was answered, for the logs and metrics; nothing when the client was already gone.
  */
-export function sendClientErrorProblem(error: Error & { code?: string }, socket: Socket): void {
-  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+export function sendClientErrorProblem(
+  error: Error & { code?: string },
+  socket: Socket,
+): { status: number; request_id: string } | undefined {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return undefined;
   const { status, code, detail } = CLIENT_ERRORS[error.code ?? ''] ?? MALFORMED_REQUEST;
   const response = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
   // A response already under way cannot be replaced; the connection is only closed.
@@ -188,8 +192,11 @@ export function sendClientErrorProblem(error: Error & { code?: string }, socket:
         `Content-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${problem.request_id}\r\n` +
         `Connection: close\r\n\r\n${body}`,
     );
+    socket.destroy();
+    return { status, request_id: problem.request_id };
   }
   socket.destroy();
+  return undefined;
 }
 
 function codeForStatus(status: number): string {

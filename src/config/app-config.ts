@@ -36,7 +36,7 @@ export interface AppConfig {
     compactThresholdBytes: number;
   };
   shutdown: { timeoutMs: number; drainDelayMs: number };
-  auth: { apiKeys: readonly string[]; protectReads: boolean };
+  auth: { apiKeys: readonly string[]; protectReads: boolean; adminKeys: readonly string[] };
   /** Every secret value configured, so that the logs can scrub them wherever they appear. */
   secrets: readonly string[];
 }
@@ -97,6 +97,7 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
     auth: {
       apiKeys: (v.API_KEYS as string[] | undefined) ?? [],
       protectReads: v.AUTH_READS as boolean,
+      adminKeys: (v.ADMIN_API_KEYS as string[] | undefined) ?? [],
     },
     secrets: secretValues(v),
   };
@@ -130,7 +131,10 @@ function resolveSecretFiles(env: Env, problems: string[]): Env {
 const MIN_SCRUBBED_LENGTH = 6;
 
 function secretValues(v: Record<string, unknown>): string[] {
-  const values = [...((v.API_KEYS as string[] | undefined) ?? [])];
+  const values = [
+    ...((v.API_KEYS as string[] | undefined) ?? []),
+    ...((v.ADMIN_API_KEYS as string[] | undefined) ?? []),
+  ];
   for (const name of SENSITIVE_OTEL_VARIABLES) {
     const headers = v[name];
     if (typeof headers !== 'string') continue;
@@ -141,8 +145,8 @@ function secretValues(v: Record<string, unknown>): string[] {
       values.push(value);
       try {
         const decoded = decodeURIComponent(value);
-        // `Bearer <token>`: the token may show up on its own too.
-        values.push(decoded, ...decoded.split(' '));
+        // `Bearer <token>`: the token may show up on its own too (not the scheme's name).
+        values.push(decoded, ...decoded.split(' ').filter((part) => !/^(bearer|basic)$/i.test(part)));
       } catch {
         // Not URL-encoded after all: the raw value is already in the list.
       }

@@ -2,7 +2,7 @@ import Joi from 'joi';
 import { parseByteSize, parseDuration } from './duration.js';
 
 /** Variables whose values are secrets: they accept `NAME_FILE`, and no message ever shows them. */
-export const SECRET_VARIABLES = ['API_KEYS'] as const;
+export const SECRET_VARIABLES = ['API_KEYS', 'ADMIN_API_KEYS'] as const;
 
 /**
  * Read by the OpenTelemetry SDK itself (from the process environment, so without `NAME_FILE`), and as
@@ -41,6 +41,19 @@ const otlpProtocol = Joi.string()
 
 const API_KEY = /^[A-Za-z0-9._~+/=-]{16,256}$/;
 
+const apiKeys = Joi.string()
+  .custom((value: string, helpers) => {
+    const keys = value
+      .split(',')
+      .map((key) => key.trim())
+      .filter((key) => key !== '');
+    if (keys.length === 0 || !keys.every((key) => API_KEY.test(key))) return helpers.error('keys.invalid');
+    return keys;
+  })
+  .messages({
+    'keys.invalid': '{{#label}} must be a comma-separated list of keys, each 16-256 characters of [A-Za-z0-9._~+/=-]',
+  });
+
 /** The environment the service reads, with a safe default for everything that can have one. */
 export const envSchema = Joi.object({
   APP_ENV: Joi.string().valid('dev', 'staging', 'prod').default('dev'),
@@ -68,18 +81,9 @@ export const envSchema = Joi.object({
   // connection: the side that closes first races the other's next request.
   HTTP_KEEPALIVE_TIMEOUT: duration(100).default(65_000),
   HTTP_MAX_HEADER_SIZE: byteSize(1024).default(16 * 1024),
-  API_KEYS: Joi.string()
-    .custom((value: string, helpers) => {
-      const keys = value
-        .split(',')
-        .map((key) => key.trim())
-        .filter((key) => key !== '');
-      if (keys.length === 0 || !keys.every((key) => API_KEY.test(key))) return helpers.error('keys.invalid');
-      return keys;
-    })
-    .messages({
-      'keys.invalid': '{{#label}} must be a comma-separated list of keys, each 16-256 characters of [A-Za-z0-9._~+/=-]',
-    }),
+  API_KEYS: apiKeys,
+  // The admin endpoints (run-time log level): other keys than the API's clients hold.
+  ADMIN_API_KEYS: apiKeys,
   AUTH_READS: Joi.boolean().default(false),
   AUTH_DISABLED: Joi.boolean().default(false),
   LOG_FORMAT: Joi.string().valid('json', 'pretty').default('json'),

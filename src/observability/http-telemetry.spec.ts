@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { loadConfig } from '../config/app-config.js';
 import { HttpTelemetry } from './http-telemetry.js';
+import { requestIdFor } from './request-id.js';
 
 const exporter = new InMemorySpanExporter();
 const provider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
@@ -45,7 +46,7 @@ async function appWithTelemetry() {
     duration,
     loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' }),
   );
-  const fastify = Fastify({ logger: false });
+  const fastify = Fastify({ logger: false, genReqId: requestIdFor });
   telemetry.register(fastify);
   fastify.get('/items/:id', () => ({ ok: true }));
   fastify.get('/boom', (_request, reply) => reply.code(500).send({ failed: true }));

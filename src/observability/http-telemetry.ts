@@ -1,42 +1,23 @@
 import { Inject, Injectable } from '@nestjs/common';
-import {
-  type Context,
-  context,
-  propagation,
-  ROOT_CONTEXT,
-  type Span,
-  SpanKind,
-  SpanStatusCode,
-  trace,
-  type Tracer,
-} from '@opentelemetry/api';
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { PinoLogger } from 'nestjs-pino';
 import type { Counter, Histogram } from 'prom-client';
 import type { AppConfig } from '../config/app-config.js';
+import type { RequestTelemetry } from '../common/request-telemetry.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import { METRICS } from './metrics.js';
 import { SERVICE_NAME } from './tracing.js';
 
-/** What the hooks keep about a request between its arrival and its response. */
-interface RequestTelemetry {
-  readonly startedAt: number;
-  readonly method: string;
-  readonly route: string;
-  readonly span?: Span;
-  /** The context with the server span, in which the handler runs (so that store spans are children); sampled requests only. */
-  readonly context?: Context;
-}
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    telemetry: RequestTelemetry | null;
-  }
-}
-
 /** The route label of a request that matched no route: one value, whatever path was asked for. */
 export const UNMATCHED_ROUTE = 'unmatched';
+/**
+ * The status label of a request whose connection closed before its response was sent (nginx's 499,
+ * "client closed request"): counted, logged and ended like the others, never as the 200 Fastify
+ * had not sent yet.
+ */
+const ABORTED_STATUS = 499;
 /** Methods outside this set are one label value, as OpenTelemetry's semantic conventions do. */
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 const OTHER_METHOD = '_OTHER';
@@ -49,10 +30,11 @@ interface Series {
 }
 
 /**
- * Logs, metrics and the server span of every HTTP request, in Fastify hooks rather than a Nest
+ * Logs, metrics and the server span of every HTTP request, from a Fastify hook rather than a Nest
  * interceptor or pino-http: an interceptor adds an RxJS pipeline to every request, and pino-http a
  * child logger and full request/response serializers (DESIGN.md, Observability). One line per request,
- * written when the response has finished, with the fields operators search by.
+ * written when its connection is done with it (response sent, or client gone), with the fields
+ * operators search by.
  */
 @Injectable()
 export class HttpTelemetry {
@@ -88,10 +70,6 @@ export class HttpTelemetry {
         else done();
       });
     }
-    fastify.addHook('onResponse', (request, reply, done) => {
-      this.finish(request, reply);
-      done();
-    });
   }
 
   /**
@@ -100,13 +78,29 @@ export class HttpTelemetry {
    */
   recordUnrouted(request: FastifyRequest, reply: FastifyReply): void {
     this.start(request, reply);
-    reply.raw.once('finish', () => this.finish(request, reply));
+  }
+
+  /**
+   * A request Node's parser refused before Fastify saw it (malformed, headers too large, too slow),
+   * answered by the client error handler: logged with the id its problem body carries, so that a
+   * client's report can be found. Not counted: it has no method, route or duration to count it by.
+   */
+  recordRejected(status: number, requestId: string): void {
+    PinoLogger.root.info({
+      msg: 'request rejected',
+      request_id: requestId,
+      route: UNMATCHED_ROUTE,
+      status_code: status,
+    });
   }
 
   private start(request: FastifyRequest, reply: FastifyReply): void {
     void reply.header('x-request-id', request.id);
     const method = KNOWN_METHODS.has(request.method) ? request.method : OTHER_METHOD;
     const route = this.routeOf(request);
+    // On 'close', not in Fastify's onResponse hook: that runs only when the response finished, and a
+    // request whose client went away (a load balancer's timeout) must be counted and logged too.
+    reply.raw.once('close', () => this.finish(request, reply));
     if (!this.tracer) {
       request.telemetry = { startedAt: performance.now(), method, route };
       return;
@@ -138,10 +132,12 @@ export class HttpTelemetry {
   }
 
   private finish(request: FastifyRequest, reply: FastifyReply): void {
-    const telemetry = request.telemetry;
+    const telemetry: RequestTelemetry | null = request.telemetry;
     if (!telemetry) return;
     const durationMs = performance.now() - telemetry.startedAt;
-    const status = reply.statusCode;
+    // Ended, not finished: a response cut while being sent was still answered, with its status.
+    const aborted = !reply.raw.writableEnded;
+    const status = aborted ? ABORTED_STATUS : reply.statusCode;
     if (this.metricsEnabled) {
       const series = this.seriesFor(telemetry.method, telemetry.route, status);
       series.requests.inc();
@@ -151,18 +147,24 @@ export class HttpTelemetry {
     const { span } = telemetry;
     const spanContext = span?.spanContext();
     if (span) {
-      span.setAttribute('http.response.status_code', status);
-      // A 4xx is the client's error, not the server's (OpenTelemetry's HTTP semantic conventions).
-      if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+      if (aborted) {
+        span.setAttribute('error.type', 'aborted');
+        span.setStatus({ code: SpanStatusCode.ERROR, message: 'the connection closed before the response was sent' });
+      } else {
+        span.setAttribute('http.response.status_code', status);
+        // A 4xx is the client's error, not the server's (OpenTelemetry's HTTP semantic conventions).
+        // A 5xx's status may be set already, with the exception's name (the problem filter).
+        if (status >= 500 && !telemetry.errorRecorded) span.setStatus({ code: SpanStatusCode.ERROR });
+      }
       span.end();
     }
 
     const logger = PinoLogger.root;
-    const level = PROBE_ROUTES.has(telemetry.route) ? 'debug' : status >= 500 ? 'error' : 'info';
+    const level = PROBE_ROUTES.has(telemetry.route) ? 'debug' : status >= 500 && !aborted ? 'error' : 'info';
     if (!logger.isLevelEnabled(level)) return;
     const length = reply.getHeader('content-length');
     logger[level]({
-      msg: 'request completed',
+      msg: aborted ? 'request aborted' : 'request completed',
       request_id: request.id,
       trace_id: spanContext?.traceId,
       span_id: spanContext?.spanId,
@@ -170,13 +172,14 @@ export class HttpTelemetry {
       route: telemetry.route,
       status_code: status,
       duration_ms: Math.round(durationMs * 100) / 100,
-      bytes: length === undefined ? 0 : Number(length),
+      bytes: length === undefined || aborted ? 0 : Number(length),
     });
   }
 
   private routeOf(request: FastifyRequest): string {
+    if (request.is404) return UNMATCHED_ROUTE;
     const path = request.routeOptions.url;
-    if (request.is404 || !path) return UNMATCHED_ROUTE;
+    if (!path) return UNMATCHED_ROUTE;
     let template = this.templates.get(path);
     if (template === undefined) {
       template = path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
@@ -195,17 +198,4 @@ export class HttpTelemetry {
     }
     return series;
   }
-}
-
-/** The trace id of the request's server span, for the problem details body; none when tracing is off. */
-export function traceIdOf(request: FastifyRequest): string | undefined {
-  return request.telemetry?.span?.spanContext().traceId;
-}
-
-/** Records a server error on the request's span. */
-export function recordErrorOnSpan(request: FastifyRequest, error: unknown): void {
-  const span = request.telemetry?.span;
-  if (!span) return;
-  if (error instanceof Error) span.recordException(error);
-  span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.name : 'error' });
 }

@@ -4,6 +4,12 @@ import { AdminKeyGuard } from '../auth/api-key.guard.js';
 import { currentLogLevel, setLogLevel } from './logging.module.js';
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+/** From the most verbose; `silent` last. */
+const VERBOSITY = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+function mostVerbose(a: string, b: string): string {
+  return VERBOSITY.indexOf(a) <= VERBOSITY.indexOf(b) ? a : b;
+}
 
 export class LogLevelDto {
   @IsIn(LEVELS, { message: `level must be one of ${LEVELS.join(', ')}` })
@@ -13,8 +19,8 @@ export class LogLevelDto {
 /**
  * The log level at run time, e.g. debug for a few minutes while investigating, without a restart
  * (which would lose the state being investigated). An endpoint rather than a signal: a distroless
- * container has no `kill` to send one with. It takes an API key, reads included, and is refused when
- * none is configured. The level lasts until changed again or the process restarts.
+ * container has no `kill` to send one with. It takes an admin key (ADMIN_API_KEYS), reads included, and
+ * is refused when none is configured. The level lasts until changed again or the process restarts.
  */
 @Controller('admin/log-level')
 @UseGuards(AdminKeyGuard)
@@ -29,7 +35,8 @@ export class LogLevelController {
   @Put()
   set(@Body() body: LogLevelDto): LogLevelDto {
     const previous = currentLogLevel();
-    // Logged at the more verbose of the two levels' settings, so that the change itself is on record.
+    // On record whatever the two levels: logged at warn, with warn let through for this one line.
+    setLogLevel(mostVerbose(previous, 'warn'));
     this.logger.warn({ msg: 'log level changed', from: previous, to: body.level });
     setLogLevel(body.level);
     return { level: body.level };

@@ -62,7 +62,7 @@ export const metricProviders = [
   }),
   makeHistogramProvider({
     name: METRICS.storeFsync,
-    help: 'Time the journal append and fsync of one group commit took.',
+    help: 'Time the fsync of one group commit took (failed ones included).',
     buckets: STORE_BUCKETS,
   }),
   makeGaugeProvider({ name: METRICS.storeItems, help: 'Items in the store.' }),

@@ -2,6 +2,7 @@ import { type DynamicModule, Global, Module } from '@nestjs/common';
 import { PrometheusModule } from '@willsoto/nestjs-prometheus';
 import type { AppConfig } from '../config/app-config.js';
 import { InFlightRequests } from '../health/in-flight-requests.js';
+import { STORE_OBSERVER } from '../items/json-file/store-observer.js';
 import { HttpTelemetry } from './http-telemetry.js';
 import { LogLevelController } from './log-level.controller.js';
 import { LoggingModule } from './logging.module.js';
@@ -35,9 +36,10 @@ export class ObservabilityModule {
         ...metricProviders,
         HttpTelemetry,
         StoreTelemetry,
+        { provide: STORE_OBSERVER, useExisting: StoreTelemetry },
         ...(ownPort ? [MetricsServer] : []),
       ],
-      exports: [HttpTelemetry, StoreTelemetry],
+      exports: [HttpTelemetry, StoreTelemetry, STORE_OBSERVER],
     };
   }
 }

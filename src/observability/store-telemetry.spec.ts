@@ -77,12 +77,24 @@ describe('StoreTelemetry spans', () => {
     ];
     const captured = await Promise.all(parents.map((parent) => parent.result));
     const started = performance.now();
-    store.fsynced(started, started + 3, captured);
+    store.fsynced(started, started + 3, captured, false);
     const fsyncs = exporter.getFinishedSpans().filter((s) => s.name === 'store fsync');
+    for (const span of fsyncs) assert.equal(span.status.code, SpanStatusCode.UNSET);
     assert.deepEqual(
       fsyncs.map((span) => span.parentSpanContext?.spanId).sort(),
       parents.map((parent) => parent.request.spanContext().spanId).sort(),
     );
     for (const span of fsyncs) assert.equal(span.attributes['items.store.batch_size'], 2);
+    // performance.now() times are mapped onto the wall clock by the SDK, as for its own spans.
+    assert.ok(Math.abs(fsyncs[0]!.startTime[0] - Date.now() / 1000) < 60, 'the fsync span is dated now');
+  });
+
+  it('when the fsync fails, then the fsync spans are errors', async () => {
+    const store = telemetry();
+    const parent = await inRequest(() => Promise.resolve(store.currentTraceParent())).result;
+    const started = performance.now();
+    store.fsynced(started, started + 1, [parent], true);
+    const [fsync] = exporter.getFinishedSpans().filter((s) => s.name === 'store fsync');
+    assert.equal(fsync!.status.code, SpanStatusCode.ERROR);
   });
 });

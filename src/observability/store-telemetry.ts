@@ -5,21 +5,19 @@ import type { Counter, Gauge, Histogram } from 'prom-client';
 import { DomainError } from '../common/domain-error.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/config.module.js';
+import type { StoreObserver } from '../items/json-file/store-observer.js';
 import { METRICS } from './metrics.js';
 import { SERVICE_NAME } from './tracing.js';
 
 export type StoreOperation = 'find' | 'list' | 'insert' | 'replace' | 'remove';
 const OPERATIONS: readonly StoreOperation[] = ['find', 'list', 'insert', 'replace', 'remove'];
 
-/** A trace context captured when a write is queued, to parent the span of the fsync it waits for. */
-export type TraceParent = Context;
-
 /**
  * Metrics and spans of the store: one span and one count per operation (whatever implementation is
  * behind the repository port), and the JSON-file store's own figures (fsync time, size).
  */
 @Injectable()
-export class StoreTelemetry {
+export class StoreTelemetry implements StoreObserver {
   private readonly tracer?: Tracer;
   private readonly metricsEnabled: boolean;
   private readonly durations: ReadonlyMap<StoreOperation, Histogram.Internal<string>>;
@@ -63,7 +61,7 @@ export class StoreTelemetry {
   }
 
   /** The trace context to parent the spans of a write's later steps; none when tracing is off. */
-  currentTraceParent(): TraceParent | undefined {
+  currentTraceParent(): Context | undefined {
     return this.tracer && trace.getActiveSpan()?.isRecording() ? context.active() : undefined;
   }
 
@@ -71,16 +69,19 @@ export class StoreTelemetry {
    * One group commit's fsync: observed once, and a span under each write that waited for it, so that a
    * slow write's trace shows the disk's share of its time.
    */
-  fsynced(startedAt: number, endedAt: number, writes: readonly (TraceParent | undefined)[]): void {
+  fsynced(startedAt: number, endedAt: number, writes: readonly unknown[], failed: boolean): void {
     if (this.metricsEnabled) this.fsyncs.observe((endedAt - startedAt) / 1000);
     if (!this.tracer) return;
-    const start = performance.timeOrigin + startedAt;
-    const end = performance.timeOrigin + endedAt;
     for (const parent of writes) {
       if (!parent) continue;
-      this.tracer
-        .startSpan('store fsync', { startTime: start, attributes: { 'items.store.batch_size': writes.length } }, parent)
-        .end(end);
+      // performance.now() times, as the SDK's own spans use: it maps them onto the wall clock itself.
+      const span = this.tracer.startSpan(
+        'store fsync',
+        { startTime: startedAt, attributes: { 'items.store.batch_size': writes.length } },
+        parent as Context,
+      );
+      if (failed) span.setStatus({ code: SpanStatusCode.ERROR, message: 'fsync failed' });
+      span.end(endedAt);
     }
   }
 

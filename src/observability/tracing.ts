@@ -1,14 +1,24 @@
+import { diag, DiagLogLevel } from '@opentelemetry/api';
 import type { AppConfig } from '../config/app-config.js';
 
 /** Name of the tracer and the `service.name` when OTEL_SERVICE_NAME does not give one. */
 export const SERVICE_NAME = 'items-service';
 
-/** Flushes and stops the exporter; the step of the shutdown after the app has closed. */
+/** The running tracer provider, as main.ts sees it. */
 export interface Tracing {
+  /** From now on the SDK's own warnings and errors (a failed export, dropped spans) go to this log. */
+  logTo(logger: DiagSink): void;
+  /** Flushes and stops the exporter; the step of the shutdown after the app has closed. */
   shutdown(): Promise<void>;
 }
 
-const DISABLED: Tracing = { shutdown: () => Promise.resolve() };
+/** Where the SDK's problems are reported: the app's logger once it exists. */
+export interface DiagSink {
+  warn(message: object): void;
+  error(message: object): void;
+}
+
+const DISABLED: Tracing = { logTo: () => undefined, shutdown: () => Promise.resolve() };
 
 /**
  * Registers the OpenTelemetry tracer provider, before Nest loads (main.ts imports the app only
@@ -24,6 +34,20 @@ const DISABLED: Tracing = { shutdown: () => Promise.resolve() };
  */
 export async function startTracing(config: AppConfig): Promise<Tracing> {
   if (!config.tracing.enabled) return DISABLED;
+  // Without a diag logger the SDK says nothing when exports fail (a wrong token, a collector down).
+  // Until the app's logger exists, a JSON line on stderr.
+  let sink: DiagSink = {
+    warn: (line) => process.stderr.write(`${JSON.stringify({ level: 'warn', ...line })}\n`),
+    error: (line) => process.stderr.write(`${JSON.stringify({ level: 'error', ...line })}\n`),
+  };
+  const report =
+    (level: 'warn' | 'error') =>
+    (message: string, ...args: unknown[]) =>
+      sink[level]({ msg: 'opentelemetry', detail: [message, ...args.map(describe)].join(' ') });
+  diag.setLogger(
+    { error: report('error'), warn: report('warn'), info: () => {}, debug: () => {}, verbose: () => {} },
+    DiagLogLevel.WARN,
+  );
   const [{ NodeTracerProvider, BatchSpanProcessor }, resources, exporterModule] = await Promise.all([
     import('@opentelemetry/sdk-trace-node'),
     import('@opentelemetry/resources'),
@@ -42,5 +66,21 @@ export async function startTracing(config: AppConfig): Promise<Tracing> {
   });
   // Registers the AsyncLocalStorage context manager and the W3C trace-context propagator.
   provider.register();
-  return { shutdown: () => provider.shutdown() };
+  return {
+    logTo: (logger) => (sink = logger),
+    shutdown: () => provider.shutdown(),
+  };
+}
+
+/** The SDK hands over errors as plain objects (name, message, code, stack): the first three suffice. */
+function describe(value: unknown): string {
+  if (typeof value === 'string') return value;
+  const { name, message, code } = (value ?? {}) as { name?: unknown; message?: unknown; code?: string | number };
+  if (typeof message === 'string')
+    return `${typeof name === 'string' ? `${name}: ` : ''}${message}${code === undefined ? '' : ` (${String(code)})`}`;
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return String(value);
+  }
 }

@@ -60,13 +60,16 @@ export interface OtlpReceiver {
   /** The base URL, as OTEL_EXPORTER_OTLP_ENDPOINT takes it. */
   endpoint: string;
   spans: ReceivedSpan[];
-  /** The content types of the export requests received. */
+  /** The content types of the export requests received (refused ones included). */
   contentTypes: string[];
   close: () => Promise<void>;
 }
 
-/** An OTLP/HTTP trace receiver on 127.0.0.1 (`POST /v1/traces`, protobuf or JSON). */
-export async function startOtlpReceiver(): Promise<OtlpReceiver> {
+/**
+ * An OTLP/HTTP trace receiver on 127.0.0.1 (`POST /v1/traces`, protobuf or JSON). With `refuseWith`,
+ * every export is answered with that status instead (a backend that rejects the token), and counted.
+ */
+export async function startOtlpReceiver({ refuseWith }: { refuseWith?: number } = {}): Promise<OtlpReceiver> {
   const spans: ReceivedSpan[] = [];
   const contentTypes: string[] = [];
   const server: Server = createServer((request, response) => {
@@ -78,6 +81,10 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
       const body = await readBody(request);
       const contentType = request.headers['content-type'] ?? '';
       contentTypes.push(contentType);
+      if (refuseWith !== undefined) {
+        response.writeHead(refuseWith, { 'content-type': 'text/plain' }).end('refused');
+        return;
+      }
       try {
         if (contentType.startsWith('application/x-protobuf')) {
           spans.push(...fromProtobuf(body));

@@ -1,11 +1,11 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit, Optional } from '@nestjs/common';
+import { AsyncResource } from 'node:async_hooks';
 import { constants } from 'node:fs';
 import { access, mkdir, open, readdir, rename, statfs, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { AppConfig } from '../../config/app-config.js';
 import { APP_CONFIG } from '../../config/config.module.js';
 import { Lifecycle } from '../../health/lifecycle.js';
-import { StoreTelemetry, type TraceParent } from '../../observability/store-telemetry.js';
 import type { Item, ItemPosition } from '../item.js';
 import {
   ItemAlreadyExistsError,
@@ -19,6 +19,7 @@ import { writeSnapshot } from './snapshot-writer.js';
 import { describeFsError, fsyncDirectory, StoreCorruptError, StoreFiles, writeAll } from './store-files.js';
 import { type JournalEntry, journalLine } from './store-format.js';
 import { StoreLock } from './store-lock.js';
+import { STORE_OBSERVER, type StoreObserver } from './store-observer.js';
 import { recoverStore } from './store-recovery.js';
 
 /** Compact once the journal outgrows the snapshot times this ratio (and DB_COMPACT_THRESHOLD). */
@@ -31,7 +32,7 @@ type Write =
 
 interface PendingWrite {
   write: Write;
-  trace: TraceParent | undefined;
+  trace: unknown;
   resolve: () => void;
   reject: (err: Error) => void;
 }
@@ -76,11 +77,17 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
   private closing = false;
   /** Set when the disk can no longer be trusted to hold exactly the acknowledged writes. */
   private failure?: Error;
+  /**
+   * Runs a function in the async context of the store's construction, outside any request: the commit
+   * loop serves every request's writes and must not carry the one that happened to start it (its
+   * trace, for one).
+   */
+  private readonly detached = AsyncResource.bind((run: () => void) => run());
 
   constructor(
     @Inject(APP_CONFIG) config: AppConfig,
     private readonly lifecycle: Lifecycle,
-    @Optional() private readonly telemetry?: StoreTelemetry,
+    @Optional() @Inject(STORE_OBSERVER) private readonly telemetry?: StoreObserver,
   ) {
     this.files = new StoreFiles(config.store.path);
     this.compactThresholdBytes = config.store.compactThresholdBytes;
@@ -202,7 +209,9 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
     return new Promise<void>((resolve, reject) => {
       this.pending.push({ write, trace: this.telemetry?.currentTraceParent(), resolve, reject });
       // setImmediate, not a microtask: requests parsed in the same event-loop turn join one batch.
-      this.committing ??= new Promise<void>((done) => setImmediate(() => void this.commitLoop().finally(done)));
+      this.committing ??= new Promise<void>((done) =>
+        setImmediate(this.detached, () => void this.commitLoop().finally(done)),
+      );
     });
   }
 
@@ -254,12 +263,15 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
     try {
       await writeAll(this.journal, bytes, this.journalBytes);
       const syncStartedAt = performance.now();
-      await this.journal.sync();
-      this.telemetry?.fsynced(
-        syncStartedAt,
-        performance.now(),
-        accepted.map((pending) => pending.trace),
-      );
+      let synced = false;
+      try {
+        await this.journal.sync();
+        synced = true;
+      } finally {
+        // A failed fsync is the one an operator most needs to see: reported either way.
+        const traces = accepted.map((pending) => pending.trace);
+        this.telemetry?.fsynced(syncStartedAt, performance.now(), traces, !synced);
+      }
     } catch (err) {
       await this.rollBack(err);
       for (const pending of accepted) pending.reject(new StoreUnavailableError());

@@ -96,14 +96,12 @@ export class GracefulShutdown {
     });
     if (drainDelayMs > 0) await delay(drainDelayMs);
 
-    // One more turn of the event loop accepts the connections the kernel has completed meanwhile,
-    // which closing the listening socket would reset: it narrows that window to microseconds.
-    await setImmediate();
+    const server = app.getHttpServer() as Server;
+    const lateConnections = await acceptBacklog(server);
     lifecycle.beginStopping();
     inFlight.closeConnectionsAfterResponse();
-    const server = app.getHttpServer() as Server;
     const closed = stopAccepting(server);
-    logger.log({ msg: 'stopped accepting connections', in_flight: inFlight.count });
+    logger.log({ msg: 'stopped accepting connections', in_flight: inFlight.count, late_connections: lateConnections });
 
     const cut = await this.waitForConnections(server, closed);
     if (cut) {
@@ -181,6 +179,32 @@ export class GracefulShutdown {
       clearTimeout(timer);
     }
   }
+}
+
+/** Enough turns to drain a backlog; each is one event-loop iteration, a few ms when busy. */
+const MAX_BACKLOG_TURNS = 20;
+
+/**
+ * Closing the listening socket resets the connections the kernel has completed but the process has
+ * not accepted yet; their clients see ECONNRESET for a request they sent in time. Each turn of the
+ * event loop accepts what is queued, and a busy turn lets more queue up behind it, so turns go on until
+ * one accepts nothing: the window left is microseconds, not the length of a busy turn. Resolves with
+ * the number of connections accepted meanwhile.
+ */
+async function acceptBacklog(server: Server): Promise<number> {
+  let accepted = 0;
+  const count = () => accepted++;
+  server.on('connection', count);
+  try {
+    for (let turn = 0; turn < MAX_BACKLOG_TURNS; turn++) {
+      const before = accepted;
+      await setImmediate();
+      if (accepted === before) break;
+    }
+  } finally {
+    server.off('connection', count);
+  }
+  return accepted;
 }
 
 /**

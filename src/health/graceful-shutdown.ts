@@ -181,25 +181,33 @@ export class GracefulShutdown {
   }
 }
 
-/** Enough turns to drain a backlog; each is one event-loop iteration, a few ms when busy. */
-const MAX_BACKLOG_TURNS = 20;
+/** A turn of the event loop this short did next to nothing: little can have queued up behind it. */
+const QUIET_TURN_MS = 2;
+/** Under load no turn is quiet: then the listener closes after this anyway. */
+const MAX_BACKLOG_WAIT_MS = 250;
 
 /**
  * Closing the listening socket resets the connections the kernel has completed but the process has
- * not accepted yet; their clients see ECONNRESET for a request they sent in time. Each turn of the
- * event loop accepts what is queued, and a busy turn lets more queue up behind it, so turns go on until
- * one accepts nothing: the window left is microseconds, not the length of a busy turn. Resolves with
- * the number of connections accepted meanwhile.
+ * not accepted yet; their clients see ECONNRESET for a request they sent in time. A turn of the event
+ * loop accepts what is queued when it polls, but connections that arrive while it then runs handlers
+ * (milliseconds when busy) wait for the next poll. So turns go on until one is quiet, accepting nothing
+ * and taking under QUIET_TURN_MS; the close then runs first in that turn's check phase, right after its
+ * poll, which leaves a window of microseconds. Resolves with the connections accepted meanwhile.
  */
 async function acceptBacklog(server: Server): Promise<number> {
   let accepted = 0;
   const count = () => accepted++;
   server.on('connection', count);
   try {
-    for (let turn = 0; turn < MAX_BACKLOG_TURNS; turn++) {
+    const started = performance.now();
+    let last = started;
+    for (;;) {
       const before = accepted;
       await setImmediate();
-      if (accepted === before) break;
+      const now = performance.now();
+      const quiet = accepted === before && now - last < QUIET_TURN_MS;
+      last = now;
+      if (quiet || now - started > MAX_BACKLOG_WAIT_MS) break;
     }
   } finally {
     server.off('connection', count);

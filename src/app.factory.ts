@@ -66,7 +66,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<Created
     // Errors Fastify raises before routing (a bad URL, an over-long segment) bypass Nest's filters,
     // and the onRequest hooks.
     frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-      late.telemetry?.recordUnrouted(request, reply);
+      late.telemetry?.start(request, reply);
       sendProblem(reply, problemFor(error, request));
     },
   });

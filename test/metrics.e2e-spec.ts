@@ -12,12 +12,12 @@ import { logLines } from './support/logs.js';
 import {
   type Exposition,
   familyOf,
-  freePort,
   parseExposition,
   type PrometheusServer,
   promtoolCheckMetrics,
   startPrometheus,
 } from './support/prometheus.js';
+import { freePort } from './support/ports.js';
 import { Random, seedFromEnv } from './support/random.js';
 import { PROJECT_ROOT, runServerToExit, type ServerProcess, startServer } from './support/server-process.js';
 import { makeTempDir } from './support/temp-dir.js';

@@ -131,10 +131,7 @@ function resolveSecretFiles(env: Env, problems: string[]): Env {
 const MIN_SCRUBBED_LENGTH = 6;
 
 function secretValues(v: Record<string, unknown>): string[] {
-  const values = [
-    ...((v.API_KEYS as string[] | undefined) ?? []),
-    ...((v.ADMIN_API_KEYS as string[] | undefined) ?? []),
-  ];
+  const values = SECRET_VARIABLES.flatMap((name) => (v[name] as string[] | undefined) ?? []);
   for (const name of SENSITIVE_OTEL_VARIABLES) {
     const headers = v[name];
     if (typeof headers !== 'string') continue;

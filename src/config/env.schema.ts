@@ -10,29 +10,22 @@ export const SECRET_VARIABLES = ['API_KEYS', 'ADMIN_API_KEYS'] as const;
  */
 export const SENSITIVE_OTEL_VARIABLES = ['OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_TRACES_HEADERS'] as const;
 
-const duration = (min = 0) =>
+/** A string that `parse` turns into a number of `unit`s, at least `min`; `format` shows how to write one. */
+const quantity = (parse: (value: string) => number | undefined, min: number, format: string, unit: string) =>
   Joi.string()
     .custom((value: string, helpers) => {
-      const ms = parseDuration(value);
-      if (ms === undefined) return helpers.error('duration.invalid');
-      return ms >= min ? ms : helpers.error('duration.tooShort', { min });
+      const parsed = parse(value);
+      if (parsed === undefined) return helpers.error('quantity.invalid');
+      return parsed >= min ? parsed : helpers.error('quantity.tooSmall', { min });
     })
     .messages({
-      'duration.invalid': '{{#label}} must be a duration such as 10s, 1m30s, 500ms or plain seconds',
-      'duration.tooShort': '{{#label}} must be at least {{#min}} ms',
+      'quantity.invalid': `{{#label}} must be ${format}`,
+      'quantity.tooSmall': `{{#label}} must be at least {{#min}} ${unit}`,
     });
 
-const byteSize = (min = 1) =>
-  Joi.string()
-    .custom((value: string, helpers) => {
-      const bytes = parseByteSize(value);
-      if (bytes === undefined) return helpers.error('size.invalid');
-      return bytes >= min ? bytes : helpers.error('size.tooSmall', { min });
-    })
-    .messages({
-      'size.invalid': '{{#label}} must be a size such as 65536, 64kb or 1mb',
-      'size.tooSmall': '{{#label}} must be at least {{#min}} bytes',
-    });
+const duration = (min = 0) =>
+  quantity(parseDuration, min, 'a duration such as 10s, 1m30s, 500ms or plain seconds', 'ms');
+const byteSize = (min = 1) => quantity(parseByteSize, min, 'a size such as 65536, 64kb or 1mb', 'bytes');
 
 const otlpEndpoint = Joi.string().uri({ scheme: ['http', 'https'] });
 const otlpProtocol = Joi.string()

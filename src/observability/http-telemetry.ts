@@ -73,14 +73,6 @@ export class HttpTelemetry {
   }
 
   /**
-   * A request Fastify refuses before routing (a malformed URL, an over-long path segment): it is
-   * answered from `frameworkErrors`, outside every hook, so it is recorded from here.
-   */
-  recordUnrouted(request: FastifyRequest, reply: FastifyReply): void {
-    this.start(request, reply);
-  }
-
-  /**
    * A request Node's parser refused before Fastify saw it (malformed, headers too large, too slow),
    * answered by the client error handler: logged with the id its problem body carries, so that a
    * client's report can be found. Not counted: it has no method, route or duration to count it by.
@@ -94,7 +86,12 @@ export class HttpTelemetry {
     });
   }
 
-  private start(request: FastifyRequest, reply: FastifyReply): void {
+  /**
+   * Starts recording a request: from the onRequest hook, and from `frameworkErrors` for a request
+   * Fastify refuses before routing (a malformed URL, an over-long path segment), answered outside
+   * every hook.
+   */
+  start(request: FastifyRequest, reply: FastifyReply): void {
     void reply.header('x-request-id', request.id);
     const method = KNOWN_METHODS.has(request.method) ? request.method : OTHER_METHOD;
     const route = this.routeOf(request);

@@ -2,6 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { LoggerModule, PinoLogger } from 'nestjs-pino';
 import type { LoggerOptions } from 'pino';
 import type { AppConfig } from '../config/app-config.js';
+import { SERVICE_NAME } from './tracing.js';
 
 /**
  * Redacted by path wherever they appear in a log line: credentials a request or a config may carry.
@@ -44,7 +45,7 @@ export function loggerOptions(config: AppConfig): LoggerOptions {
   const { secrets } = config;
   return {
     level: config.log.level,
-    base: { service: 'items-service', version: config.app.version },
+    base: { service: SERVICE_NAME, version: config.app.version },
     messageKey: 'msg',
     timestamp: isoTime,
     formatters: { level: (label: string) => ({ level: label }) },

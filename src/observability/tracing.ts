@@ -25,8 +25,8 @@ const DISABLED: Tracing = { logTo: () => undefined, shutdown: () => Promise.reso
  * afterwards). Only when tracing is on are the SDK's modules even loaded: with no endpoint, the
  * `@opentelemetry/api` calls stay no-ops and cost next to nothing.
  *
- * No auto-instrumentation: its HTTP instrumentation wraps every request and response (measured here at
- * a third of the throughput); the server span is started in a Fastify hook instead
+ * No auto-instrumentation: its HTTP instrumentation wraps every request and response (on this machine
+ * a typical Nest stack went from ~10k to ~6k req/s with it); the server span is started in a Fastify hook instead
  * (`http-telemetry.ts`), and the store's spans around its operations.
  *
  * The SDK reads the standard variables itself (sampler and its argument, endpoint, headers, timeout,

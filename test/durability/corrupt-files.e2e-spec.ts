@@ -10,11 +10,11 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import net from 'node:net';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { jsonRequest } from '../support/http.js';
+import { freePort } from '../support/ports.js';
 import { runServerToExit, startServer, UNPRIVILEGED } from '../support/server-process.js';
 import { makeTempDir } from '../support/temp-dir.js';
 import { fileTree } from './support/file-tree.js';
@@ -345,14 +345,6 @@ function chownTree(root: string): void {
   if (asUser.uid === undefined) return;
   chownSync(root, asUser.uid, asUser.gid!);
   if (lstatSync(root).isDirectory()) for (const name of readdirSync(root)) chownTree(path.join(root, name));
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 describe('Durability: damaged files at start-up', () => {

@@ -1,27 +1,14 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { freePort } from './ports.js';
 import { makeTempDir } from './temp-dir.js';
 
 /** From Debian's `prometheus` package (scripts/ensure-test-tools.sh installs it). */
 export const PROMETHEUS_BIN = '/usr/bin/prometheus';
 export const PROMTOOL_BIN = '/usr/bin/promtool';
-
-/**
- * A port that was free on 127.0.0.1 a moment ago. Another process may take it before it is used; the
- * kernel hands out ephemeral ports in turn, so that is rare, and startPrometheus retries when it happens.
- */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
-  return port;
-}
 
 // ---------------------------------------------------------------------------------------------------
 // The text exposition format, parsed just enough to count series and read values.

@@ -1,5 +1,5 @@
 import { UnsupportedMediaTypeException } from '@nestjs/common';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { MalformedBodyError } from './malformed-body.error.js';
 
 /** Our bodies are flat objects; anything deeper is not ours and costs recursion downstream. */
@@ -36,13 +36,19 @@ export function registerJsonBodyParser(fastify: FastifyInstance, bodyLimit: numb
     if (problem !== undefined) return done(new MalformedBodyError(`The request body ${problem}.`), undefined);
     done(null, value);
   });
-  // A write with no body at all never reaches a parser: it is still not JSON. (A path that matches no
-  // route is a 404 whatever its body.)
-  fastify.addHook('preValidation', (request, _reply, done) => {
-    if (request.body === undefined && WRITE_METHODS.has(request.method) && !request.is404)
-      done(new UnsupportedMediaTypeException());
-    else done();
+  // A write with no body at all never reaches a parser: it is still not JSON. On the write routes only,
+  // so that reads do not pay for the hook. (A path that matches no route is a 404 whatever its body.)
+  fastify.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    if (!methods.some((method) => WRITE_METHODS.has(method))) return;
+    const hooks = route.preValidation === undefined ? [] : [route.preValidation].flat();
+    route.preValidation = [...hooks, requireBody];
   });
+}
+
+function requireBody(request: FastifyRequest, _reply: FastifyReply, done: (error?: Error) => void): void {
+  if (request.body === undefined && WRITE_METHODS.has(request.method)) done(new UnsupportedMediaTypeException());
+  else done();
 }
 
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH']);

@@ -15,7 +15,7 @@ import {
 import type { FastifyReply } from 'fastify';
 import { ApiKeyGuard } from '../auth/api-key.guard.js';
 import { CreateItemDto } from './dto/create-item.dto.js';
-import { ItemIdParams } from './dto/item-id.params.js';
+import { ItemIdPipe } from './dto/item-id.pipe.js';
 import { DEFAULT_PAGE_SIZE, ListItemsQuery } from './dto/list-items.query.js';
 import { UpdateItemDto } from './dto/update-item.dto.js';
 import type { Item } from './item.js';
@@ -41,27 +41,27 @@ export class ItemsController {
   }
 
   @Get(':id')
-  async get(@Param() params: ItemIdParams, @Res({ passthrough: true }) reply: FastifyReply): Promise<Item> {
-    const item = await this.items.get(params.id);
+  async get(@Param('id', ItemIdPipe) id: string, @Res({ passthrough: true }) reply: FastifyReply): Promise<Item> {
+    const item = await this.items.get(id);
     void reply.header('etag', itemEtag(item));
     return item;
   }
 
   @Patch(':id')
   async update(
-    @Param() params: ItemIdParams,
+    @Param('id', ItemIdPipe) id: string,
     @Body() body: UpdateItemDto,
     @Headers('if-match') ifMatch: string | undefined,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<Item> {
-    const item = await this.items.update(params.id, body, parseIfMatch(ifMatch));
+    const item = await this.items.update(id, body, parseIfMatch(ifMatch));
     void reply.header('etag', itemEtag(item));
     return item;
   }
 
   @Delete(':id')
   @HttpCode(204)
-  async remove(@Param() params: ItemIdParams, @Headers('if-match') ifMatch: string | undefined): Promise<void> {
-    await this.items.remove(params.id, parseIfMatch(ifMatch));
+  async remove(@Param('id', ItemIdPipe) id: string, @Headers('if-match') ifMatch: string | undefined): Promise<void> {
+    await this.items.remove(id, parseIfMatch(ifMatch));
   }
 }

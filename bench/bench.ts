@@ -1,19 +1,34 @@
 /**
  * The side-by-side benchmark (bench/README.md): starts each target pinned to one core, drives it with
- * wrk pinned to the other, and prints medians and ratios. `npm run bench`; options:
- *   --reps N        measured repetitions per target and workload (default 3, at least 3 for the goals)
- *   --duration S    seconds per measurement (default 10); --warmup S (default 3)
- *   --connections N wrk connections (default 50)
- *   --items N       items in the store (default 1000)
+ * wrk pinned to the other, and prints medians and the ratios the performance issue sets as goals.
+ * `npm run bench`; options:
+ *   --reps N         measured repetitions of every cell (default 3, at least 3 for the goals)
+ *   --duration S     seconds per measurement (default 8); --warmup S (default 2)
+ *   --connections N  wrk connections (default 50)
+ *   --sizes A,B      store sizes in items (default 1000,100000): the first is "small", the last "large"
+ *   --targets LIST   baseline,off,full (default all); --workloads LIST get,list,post (default all)
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import type { Item } from '../src/items/item.js';
+import { writeSnapshot } from '../src/items/json-file/snapshot-writer.js';
+import { StoreFiles } from '../src/items/json-file/store-files.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const RESULTS = path.join(ROOT, 'bench/results');
@@ -21,21 +36,42 @@ const RESULTS = path.join(ROOT, 'bench/results');
 const { values: args } = parseArgs({
   options: {
     reps: { type: 'string', default: '3' },
-    duration: { type: 'string', default: '10' },
-    warmup: { type: 'string', default: '3' },
+    duration: { type: 'string', default: '8' },
+    warmup: { type: 'string', default: '2' },
     connections: { type: 'string', default: '50' },
-    items: { type: 'string', default: '1000' },
+    sizes: { type: 'string', default: '1000,100000' },
+    targets: { type: 'string', default: 'baseline,off,full' },
+    workloads: { type: 'string', default: 'get,list,post' },
   },
 });
 const REPS = Number(args.reps);
 const DURATION_S = Number(args.duration);
 const WARMUP_S = Number(args.warmup);
 const CONNECTIONS = Number(args.connections);
-const ITEMS = Number(args.items);
+const SIZES = args.sizes.split(',').map(Number);
+const SMALL = SIZES[0]!;
+const LARGE = SIZES.at(-1)!;
+
+/**
+ * Node's flags as production runs the service: `npm run start:prod` (and the image) start
+ * `node <flags> dist/main.js`, and the benchmark starts it the same way.
+ */
+const SERVICE_NODE_FLAGS = serviceNodeFlags();
 
 /** The load generator and this process on one core, every server on the other. */
 const LOAD_CPU = '0';
 const SERVER_CPU = cpus().length > 1 ? '1' : '0';
+
+type WorkloadKey = 'get' | 'list' | 'post';
+const WORKLOADS: Record<WorkloadKey, string> = {
+  get: 'GET /items/{id}',
+  list: 'GET /items?limit=50',
+  post: 'POST /items (durable)',
+};
+/** In this order for each start: the writes last, so that the reads see the store at its nominal size. */
+const WORKLOAD_ORDER: WorkloadKey[] = (['get', 'list', 'post'] as const).filter((key) =>
+  args.workloads.split(',').includes(key),
+);
 
 interface Measurement {
   requestsPerSecond: number;
@@ -46,84 +82,25 @@ interface Measurement {
 }
 
 interface RunningTarget {
-  name: string;
   url: string;
   itemId: string;
   pid: number;
+  /** From spawn to the first 200 from /readyz. */
+  readyMs: number;
   stop: () => Promise<void>;
 }
 
-async function main(): Promise<void> {
-  requireTool('wrk', 'apt-get install wrk');
-  requireTool('taskset', 'apt-get install util-linux');
-  if (!existsSync(path.join(ROOT, 'dist/main.js'))) throw new Error('dist/main.js missing: npm run build first');
-  const sink = await startOtlpSink();
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'items-bench-'));
-  const targets: RunningTarget[] = [];
-  try {
-    targets.push(await startBaseline());
-    targets.push(
-      await startService('service, observability off', path.join(dataDir, 'off'), {
-        LOG_LEVEL: 'warn',
-        METRICS_ENABLED: 'false',
-      }),
-    );
-    targets.push(
-      await startService('service, full observability', path.join(dataDir, 'full'), {
-        LOG_LEVEL: 'info',
-        METRICS_ENABLED: 'true',
-        OTEL_EXPORTER_OTLP_ENDPOINT: sink.endpoint,
-        OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
-        OTEL_TRACES_SAMPLER_ARG: '0.1',
-      }),
-    );
-
-    const workload = 'GET /items/{id}';
-    const results: Record<string, Measurement[]> = Object.fromEntries(targets.map((target) => [target.name, []]));
-    for (let rep = 0; rep < REPS; rep++) {
-      // A different order each round, so that no target always runs first (or right after another).
-      const order = targets.map((_, index) => targets[(index + rep) % targets.length]!);
-      for (const target of order) {
-        const url = `${target.url}/items/${target.itemId}`;
-        await wrk(url, WARMUP_S);
-        const measurement = await wrk(url, DURATION_S);
-        results[target.name]!.push(measurement);
-        log(`rep ${rep + 1}/${REPS} ${target.name}: ${Math.round(measurement.requestsPerSecond)} req/s`);
-        if (measurement.non2xx > 0 || measurement.errors > 0)
-          throw new Error(`${target.name}: ${measurement.non2xx} non-2xx, ${measurement.errors} socket errors`);
-      }
-    }
-
-    const rows = targets.map((target) => summarize(target.name, results[target.name]!));
-    const [baseline, off, full] = rows as [Row, Row, Row];
-    const ratios = {
-      'service off / bare Fastify (goal >= 0.60)': off.requestsPerSecond / baseline.requestsPerSecond,
-      'service full / service off (goal >= 0.50)': full.requestsPerSecond / off.requestsPerSecond,
-    };
-    printTable(workload, rows);
-    for (const [name, ratio] of Object.entries(ratios)) print(`${name}: ${ratio.toFixed(2)}`);
-    print(`OTLP sink: ${sink.requests} export requests, ${sink.bytes} bytes`);
-
-    const report = {
-      date: new Date().toISOString(),
-      commit: gitCommit(),
-      machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
-      settings: { reps: REPS, durationS: DURATION_S, warmupS: WARMUP_S, connections: CONNECTIONS, items: ITEMS },
-      workloads: { [workload]: rows },
-      ratios,
-    };
-    compareWithLast(report.workloads);
-    mkdirSync(RESULTS, { recursive: true });
-    writeFileSync(path.join(RESULTS, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
-    log(`results written to bench/results/latest.json`);
-  } finally {
-    for (const target of targets) await target.stop();
-    await sink.close();
-    rmSync(dataDir, { recursive: true, force: true });
-  }
+interface Target {
+  key: string;
+  name: string;
+  /** The workloads it serves: the baseline has no store, so no durable write to compare. */
+  workloads: WorkloadKey[];
+  start: (size: number) => Promise<RunningTarget>;
 }
 
 interface Row {
+  workload: string;
+  items: number;
   target: string;
   requestsPerSecond: number;
   p50Ms: number;
@@ -131,59 +108,281 @@ interface Row {
   runs: number[];
 }
 
-function summarize(target: string, measurements: Measurement[]): Row {
+interface Goal {
+  name: string;
+  value: number;
+  goal: string;
+  met: boolean;
+}
+
+async function main(): Promise<void> {
+  requireTool('wrk', 'apt-get install wrk');
+  requireTool('taskset', 'apt-get install util-linux');
+  if (!existsSync(path.join(ROOT, 'dist/main.js'))) throw new Error('dist/main.js missing: npm run build first');
+  const sink = await startOtlpSink();
+  const workDir = mkdtempSync(path.join(tmpdir(), 'items-bench-'));
+  try {
+    const seeds = new Map<number, string>();
+    for (const size of SIZES) seeds.set(size, await writeSeedStore(path.join(workDir, `seed-${size}`), size));
+    const postScript = path.join(workDir, 'post.lua');
+    writeFileSync(
+      postScript,
+      'wrk.method = "POST"\nwrk.body = \'{"name":"benchmark item"}\'\nwrk.headers["Content-Type"] = "application/json"\n',
+    );
+
+    const service = (key: string, name: string, env: Record<string, string>): Target => ({
+      key,
+      name,
+      workloads: WORKLOAD_ORDER,
+      start: (size) => startService(path.join(workDir, `${key}-${size}`), seeds.get(size)!, size, env),
+    });
+    const targets: Target[] = [
+      {
+        key: 'baseline',
+        name: 'bare Fastify (baseline)',
+        workloads: WORKLOAD_ORDER.filter((w) => w !== 'post'),
+        start: startBaseline,
+      },
+      service('off', 'service, observability off', { LOG_LEVEL: 'warn', METRICS_ENABLED: 'false' }),
+      service('full', 'service, full observability', {
+        LOG_LEVEL: 'info',
+        METRICS_ENABLED: 'true',
+        OTEL_EXPORTER_OTLP_ENDPOINT: sink.endpoint,
+        OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+        OTEL_TRACES_SAMPLER_ARG: '0.1',
+      }),
+    ].filter((target) => args.targets.split(',').includes(target.key));
+
+    const measurements = new Map<string, Measurement[]>();
+    const readyMs = new Map<string, number[]>();
+    const rssMb = new Map<string, number[]>();
+    const itemsAfter = new Map<string, number[]>();
+    const push = <T>(map: Map<string, T[]>, key: string, value: T) => map.set(key, [...(map.get(key) ?? []), value]);
+    for (let rep = 0; rep < REPS; rep++) {
+      for (const size of SIZES) {
+        // A different order each round, so that no target always runs first (or right after another).
+        const order = targets.map((_, index) => targets[(index + rep) % targets.length]!);
+        for (const target of order) {
+          const running = await target.start(size);
+          try {
+            push(readyMs, `${target.name}|${size}`, running.readyMs);
+            for (const workload of target.workloads) {
+              // The writes grow the store: RSS "with N items" is read before them, and again after.
+              if (workload === 'post') push(rssMb, `${target.name}|${size}|reads`, residentMb(running.pid));
+              const url =
+                workload === 'get'
+                  ? `${running.url}/items/${running.itemId}`
+                  : workload === 'list'
+                    ? `${running.url}/items?limit=50`
+                    : `${running.url}/items`;
+              const script = workload === 'post' ? postScript : undefined;
+              await wrk(url, WARMUP_S, script);
+              const measurement = await wrk(url, DURATION_S, script);
+              push(measurements, `${WORKLOADS[workload]}|${size}|${target.name}`, measurement);
+              log(
+                `rep ${rep + 1}/${REPS}, ${size} items, ${target.name}, ${WORKLOADS[workload]}: ` +
+                  `${Math.round(measurement.requestsPerSecond)} req/s`,
+              );
+              if (measurement.non2xx > 0 || measurement.errors > 0)
+                throw new Error(`${target.name}: ${measurement.non2xx} non-2xx, ${measurement.errors} socket errors`);
+            }
+            const phase = target.workloads.includes('post') ? 'writes' : 'reads';
+            push(rssMb, `${target.name}|${size}|${phase}`, residentMb(running.pid));
+            if (phase === 'writes') push(itemsAfter, `${target.name}|${size}`, await countItems(running.url));
+          } finally {
+            await running.stop();
+          }
+        }
+      }
+    }
+
+    const rows: Row[] = [];
+    for (const workload of WORKLOAD_ORDER)
+      for (const size of SIZES)
+        for (const target of targets) {
+          const runs = measurements.get(`${WORKLOADS[workload]}|${size}|${target.name}`);
+          if (runs) rows.push(summarize(WORKLOADS[workload], size, target.name, runs));
+        }
+    const rps = (workload: WorkloadKey, size: number, target: string) =>
+      rows.find((row) => row.workload === WORKLOADS[workload] && row.items === size && row.target === target)
+        ?.requestsPerSecond;
+    const services = targets.filter((target) => target.key !== 'baseline');
+    const startups = services.map((target) => ({
+      target: target.name,
+      items: LARGE,
+      readyMs: median(readyMs.get(`${target.name}|${LARGE}`) ?? []),
+      runs: readyMs.get(`${target.name}|${LARGE}`) ?? [],
+    }));
+    const memory = services.flatMap((target) =>
+      (['reads', 'writes'] as const).map((after) => {
+        const runs = rssMb.get(`${target.name}|${LARGE}|${after}`) ?? [];
+        const items = after === 'reads' ? [LARGE] : (itemsAfter.get(`${target.name}|${LARGE}`) ?? []);
+        return { target: target.name, after, items: median(items), rssMb: median(runs), runs };
+      }),
+    );
+
+    const goals: Goal[] = [];
+    const ratio = (name: string, numerator: number | undefined, denominator: number | undefined, goal: number) => {
+      if (numerator === undefined || denominator === undefined) return;
+      const value = numerator / denominator;
+      goals.push({ name, value: round(value, 2), goal: `>= ${goal}`, met: value >= goal });
+    };
+    const [baseline, off, full] = [
+      'bare Fastify (baseline)',
+      'service, observability off',
+      'service, full observability',
+    ];
+    ratio(
+      `GET by id, ${SMALL} items: service off / bare Fastify`,
+      rps('get', SMALL, off),
+      rps('get', SMALL, baseline),
+      0.6,
+    );
+    ratio(
+      `GET by id, ${SMALL} items: service full / service off`,
+      rps('get', SMALL, full),
+      rps('get', SMALL, off),
+      0.5,
+    );
+    for (const target of [off, full]) {
+      ratio(
+        `POST, ${target}: ${LARGE} items / ${SMALL} items`,
+        rps('post', LARGE, target),
+        rps('post', SMALL, target),
+        0.9,
+      );
+      ratio(`POST / GET by id, ${LARGE} items, ${target}`, rps('post', LARGE, target), rps('get', LARGE, target), 0.3);
+    }
+    for (const startup of startups)
+      if (startup.runs.length > 0)
+        goals.push({
+          name: `cold start to /readyz 200, ${LARGE} items, ${startup.target} (ms)`,
+          value: round(startup.readyMs, 0),
+          goal: '<= 1500',
+          met: startup.readyMs <= 1500,
+        });
+    for (const entry of memory)
+      if (entry.after === 'reads' && entry.runs.length > 0)
+        goals.push({
+          name: `RSS after the reads, ${LARGE} items, ${entry.target} (MB)`,
+          value: round(entry.rssMb, 1),
+          goal: '<= 200',
+          met: entry.rssMb <= 200,
+        });
+
+    printTable(rows);
+    print(
+      `\ncold start to /readyz 200 (ms, median of ${REPS}): ${startups.map((s) => `${s.target} ${round(s.readyMs, 0)} [${s.runs.map((n) => round(n, 0)).join(', ')}]`).join('; ')}`,
+    );
+    print(
+      `RSS (MB, median of ${REPS}): ${memory
+        .filter((m) => m.runs.length > 0)
+        .map(
+          (m) =>
+            `${m.target} after the ${m.after} with ${Math.round(m.items)} items ${round(m.rssMb, 1)} [${m.runs.map((n) => round(n, 1)).join(', ')}]`,
+        )
+        .join('; ')}`,
+    );
+    print('\ngoals:');
+    for (const goal of goals)
+      print(`  ${goal.met ? 'met    ' : 'NOT MET'} ${goal.name}: ${goal.value} (goal ${goal.goal})`);
+    print(`OTLP sink: ${sink.requests} export requests, ${sink.bytes} bytes`);
+
+    const report = {
+      date: new Date().toISOString(),
+      commit: gitCommit(),
+      machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
+      settings: { reps: REPS, durationS: DURATION_S, warmupS: WARMUP_S, connections: CONNECTIONS, sizes: SIZES },
+      rows,
+      startups,
+      memory,
+      goals,
+    };
+    compareWithLast(rows);
+    mkdirSync(RESULTS, { recursive: true });
+    writeFileSync(path.join(RESULTS, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
+    log(`results written to bench/results/latest.json`);
+  } finally {
+    await sink.close();
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+function summarize(workload: string, items: number, target: string, measurements: Measurement[]): Row {
   return {
+    workload,
+    items,
     target,
-    requestsPerSecond: median(measurements.map((m) => m.requestsPerSecond)),
+    requestsPerSecond: round(median(measurements.map((m) => m.requestsPerSecond)), 0),
     p50Ms: median(measurements.map((m) => m.p50Ms)),
     p99Ms: median(measurements.map((m) => m.p99Ms)),
     runs: measurements.map((m) => Math.round(m.requestsPerSecond)),
   };
 }
 
-function printTable(workload: string, rows: Row[]): void {
-  print(`\n${workload}, ${CONNECTIONS} connections, median of ${REPS} x ${DURATION_S} s`);
-  print(`${'target'.padEnd(32)} ${'req/s'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}  runs`);
+function printTable(rows: Row[]): void {
+  print(`\n${CONNECTIONS} connections, median of ${REPS} x ${DURATION_S} s`);
+  print(
+    `${'workload'.padEnd(22)} ${'items'.padStart(7)}  ${'target'.padEnd(28)} ${'req/s'.padStart(7)} ` +
+      `${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)}  runs`,
+  );
   for (const row of rows)
     print(
-      `${row.target.padEnd(32)} ${Math.round(row.requestsPerSecond).toString().padStart(9)} ` +
-        `${row.p50Ms.toFixed(2).padStart(8)} ${row.p99Ms.toFixed(2).padStart(8)}  ${row.runs.join(', ')}`,
+      `${row.workload.padEnd(22)} ${String(row.items).padStart(7)}  ${row.target.padEnd(28)} ` +
+        `${String(row.requestsPerSecond).padStart(7)} ${row.p50Ms.toFixed(2).padStart(7)} ` +
+        `${row.p99Ms.toFixed(2).padStart(7)}  ${row.runs.join(', ')}`,
     );
 }
 
 /** Prints each median against the last run's, so that a change shows its cost. */
-function compareWithLast(workloads: Record<string, Row[]>): void {
+function compareWithLast(rows: Row[]): void {
   const file = path.join(RESULTS, 'latest.json');
   if (!existsSync(file)) return;
-  const last = JSON.parse(readFileSync(file, 'utf8')) as { commit: string; workloads: Record<string, Row[]> };
+  const last = JSON.parse(readFileSync(file, 'utf8')) as { commit: string; rows?: Row[] };
+  if (!last.rows) return;
   print(`\nagainst the last run (${last.commit}):`);
-  for (const [workload, rows] of Object.entries(workloads))
-    for (const row of rows) {
-      const before = last.workloads[workload]?.find((candidate) => candidate.target === row.target);
-      if (!before) continue;
-      const change = (row.requestsPerSecond / before.requestsPerSecond - 1) * 100;
-      print(`  ${workload} ${row.target}: ${change >= 0 ? '+' : ''}${change.toFixed(1)}% req/s`);
-    }
+  for (const row of rows) {
+    const before = last.rows.find(
+      (candidate) =>
+        candidate.workload === row.workload && candidate.items === row.items && candidate.target === row.target,
+    );
+    if (!before) continue;
+    const change = (row.requestsPerSecond / before.requestsPerSecond - 1) * 100;
+    print(`  ${row.workload}, ${row.items} items, ${row.target}: ${change >= 0 ? '+' : ''}${change.toFixed(1)}% req/s`);
+  }
 }
 
-async function startBaseline(): Promise<RunningTarget> {
+async function startBaseline(size: number): Promise<RunningTarget> {
   const port = await freePort();
-  const child = spawnPinned([path.join(ROOT, 'build/bench/baseline-fastify.js')], { PORT: String(port) });
+  const startedAt = performance.now();
+  const child = spawnPinned([path.join(ROOT, 'build/bench/baseline-fastify.js')], {
+    PORT: String(port),
+    ITEMS: String(size),
+  });
   const url = `http://127.0.0.1:${port}`;
   await waitReady(url, child);
   return {
-    name: 'bare Fastify (baseline)',
     url,
     itemId: '00000000-0000-4000-8000-000000000000',
     pid: child.pid!,
+    readyMs: performance.now() - startedAt,
     stop: () => stopChild(child),
   };
 }
 
-async function startService(name: string, dataDir: string, env: Record<string, string>): Promise<RunningTarget> {
+/** The service on a fresh copy of the seed store: every run starts from the same `size` items. */
+async function startService(
+  dataDir: string,
+  seed: string,
+  size: number,
+  env: Record<string, string>,
+): Promise<RunningTarget> {
   const port = await freePort();
+  rmSync(dataDir, { recursive: true, force: true });
   mkdirSync(dataDir, { recursive: true });
-  const child = spawnPinned([path.join(ROOT, 'dist/main.js')], {
+  cpSync(seed, path.join(dataDir, 'items.json'));
+  const startedAt = performance.now();
+  const child = spawnPinned([...SERVICE_NODE_FLAGS, path.join(ROOT, 'dist/main.js')], {
     PORT: String(port),
     DB_PATH: path.join(dataDir, 'items.json'),
     SHUTDOWN_DRAIN_DELAY: '0',
@@ -192,8 +391,66 @@ async function startService(name: string, dataDir: string, env: Record<string, s
   });
   const url = `http://127.0.0.1:${port}`;
   await waitReady(url, child);
-  const itemId = await seed(url, ITEMS);
-  return { name, url, itemId, pid: child.pid!, stop: () => stopChild(child) };
+  return {
+    url,
+    itemId: seedItemId(Math.floor(size / 2)),
+    pid: child.pid!,
+    readyMs: performance.now() - startedAt,
+    stop: () => stopChild(child),
+  };
+}
+
+function serviceNodeFlags(): string[] {
+  const scripts = (
+    JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+  ).scripts;
+  const match = /^node((?: --[\w-]+(?:=\S+)?)*) dist\/main\.js$/.exec(scripts['start:prod'] ?? '');
+  if (!match) throw new Error(`package.json start:prod is not "node [flags] dist/main.js": ${scripts['start:prod']}`);
+  return match[1]!.trim().split(' ').filter(Boolean);
+}
+
+function seedItemId(n: number): string {
+  return `bench-${n.toString().padStart(7, '0')}`;
+}
+
+/**
+ * A store of `count` items, written with the store's own snapshot writer: seeding 100,000 items through
+ * the API would take minutes of durable writes before every measurement.
+ */
+async function writeSeedStore(directory: string, count: number): Promise<string> {
+  mkdirSync(directory, { recursive: true });
+  const start = Date.parse('2026-01-01T00:00:00.000Z');
+  const items: Item[] = Array.from({ length: count }, (_, n) => {
+    const time = new Date(start + n).toISOString();
+    return { id: seedItemId(n), name: `benchmark item ${n}`, created_at: time, updated_at: time, version: 1 };
+  });
+  const file = path.join(directory, 'items.json');
+  await writeSnapshot(new StoreFiles(file), items, 0);
+  return file;
+}
+
+/** Pages through the whole list: how many items the store holds after the writes. */
+async function countItems(url: string): Promise<number> {
+  let count = 0;
+  let cursor: string | null = null;
+  do {
+    const query: string = cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`;
+    const page = (await (await fetch(`${url}/items?limit=1000${query}`)).json()) as {
+      items: unknown[];
+      next_cursor: string | null;
+    };
+    count += page.items.length;
+    cursor = page.next_cursor;
+  } while (cursor !== null);
+  return count;
+}
+
+/** The server on its own core (see spawnPinned); taskset execs node, so the pid is the server's. */
+function residentMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const match = /^VmRSS:\s+(\d+) kB/m.exec(status);
+  if (!match) throw new Error(`no VmRSS for ${pid}`);
+  return Number(match[1]) / 1024;
 }
 
 /**
@@ -210,6 +467,7 @@ function spawnPinned(args: string[], env: Record<string, string>): ChildProcess 
   return child;
 }
 
+/** Polls /readyz every 5 ms: the start-up time is measured to within that. */
 async function waitReady(url: string, child: ChildProcess): Promise<void> {
   const deadline = performance.now() + 30_000;
   while (performance.now() < deadline) {
@@ -219,30 +477,9 @@ async function waitReady(url: string, child: ChildProcess): Promise<void> {
     } catch {
       // Not listening yet.
     }
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise((resolve) => setTimeout(resolve, 5));
   }
   throw new Error(`${url} not ready in 30 s`);
-}
-
-/** Creates `count` items through the API, 50 at a time; returns the id of one of them. */
-async function seed(url: string, count: number): Promise<string> {
-  let next = 0;
-  let firstId = '';
-  const worker = async () => {
-    while (next < count) {
-      const n = next++;
-      const response = await fetch(`${url}/items`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ name: `benchmark item ${n}` }),
-      });
-      if (response.status !== 201) throw new Error(`seeding: ${response.status} ${await response.text()}`);
-      const { id } = (await response.json()) as { id: string };
-      if (n === 0) firstId = id;
-    }
-  };
-  await Promise.all(Array.from({ length: 50 }, worker));
-  return firstId;
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
@@ -252,10 +489,11 @@ async function stopChild(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-async function wrk(url: string, seconds: number): Promise<Measurement> {
+async function wrk(url: string, seconds: number, script?: string): Promise<Measurement> {
+  const scriptArgs = script ? ['-s', script] : [];
   const child = spawn(
     'taskset',
-    ['-c', LOAD_CPU, 'wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', url],
+    ['-c', LOAD_CPU, 'wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', ...scriptArgs, url],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   let output = '';
@@ -318,7 +556,13 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+function round(value: number, digits: number): number {
+  const scale = 10 ** digits;
+  return Math.round(value * scale) / scale;
+}
+
 function median(values: number[]): number {
+  if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Item } from '../item.js';
 import { ItemIndex } from './item-index.js';
+import { readCanonicalSnapshot } from './snapshot-reader.js';
 import { describeFsError, StoreCorruptError, type StoreFiles } from './store-files.js';
 import { itemProblem, type JournalEntry, journalEntryProblem, SNAPSHOT_FORMAT } from './store-format.js';
 
@@ -25,9 +26,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * damage other than a torn last journal line throws a StoreCorruptError naming file and line.
  */
 export async function recoverStore(files: StoreFiles): Promise<RecoveredStore> {
-  const snapshotText = await readOptional(files.snapshot);
-  const { items, seq: snapshotSeq } =
-    snapshotText === undefined ? { items: [], seq: 0 } : parseSnapshot(files.snapshot, snapshotText);
+  const { items, seq: snapshotSeq, bytes: snapshotBytes } = await loadSnapshot(files.snapshot);
   const index = ItemIndex.from(items);
   const replay = { index, seq: snapshotSeq, snapshotSeq };
 
@@ -39,12 +38,26 @@ export async function recoverStore(files: StoreFiles): Promise<RecoveredStore> {
   return {
     index,
     seq: replay.seq,
-    snapshotBytes: snapshotText?.length ?? 0,
+    snapshotBytes,
     journalExists: journal !== undefined,
     journalBytes,
     tornTail: journal !== undefined && journalBytes < journal.length,
     oldJournalExists: oldJournal !== undefined,
   };
+}
+
+/** The snapshot's items: the fast way when the file is as the store writes it, else the thorough way. */
+async function loadSnapshot(file: string): Promise<{ items: Item[]; seq: number; bytes: number }> {
+  try {
+    const canonical = await readCanonicalSnapshot(file);
+    if (canonical) return canonical;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { items: [], seq: 0, bytes: 0 };
+    throw new StoreCorruptError(file, `cannot be read: ${describeFsError(err)}`);
+  }
+  const bytes = await readOptional(file);
+  if (bytes === undefined) return { items: [], seq: 0, bytes: 0 };
+  return { ...parseSnapshot(file, bytes), bytes: bytes.length };
 }
 
 async function readOptional(file: string): Promise<Buffer | undefined> {

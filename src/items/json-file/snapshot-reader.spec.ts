@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import type { Item } from '../item.js';
+import { readCanonicalSnapshot } from './snapshot-reader.js';
+import { writeSnapshot } from './snapshot-writer.js';
+import { StoreFiles } from './store-files.js';
+import { SNAPSHOT_FORMAT } from './store-format.js';
+
+const AT = '2026-01-01T00:00:00.000Z';
+const item = (id: string): Item => ({ id, name: `name of ${id}`, created_at: AT, updated_at: AT, version: 1 });
+const HEADER = `{"format":"${SNAPSHOT_FORMAT}","seq":7,"items":[`;
+const lines = (...rows: string[]) => `${rows.join('\n')}\n`;
+
+describe('readCanonicalSnapshot', () => {
+  let dir: string;
+  let file: string;
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'snapshot-reader-spec-'));
+    file = path.join(dir, 'items.json');
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('when the file is what writeSnapshot writes, then it reads every item, across chunk boundaries', async () => {
+    // ~1.6 MB: more than one 1 MB read, so that lines are split between reads.
+    const items = Array.from({ length: 12_000 }, (_, n) => item(`item-${n}`));
+    const bytes = await writeSnapshot(new StoreFiles(file), items, 42);
+    assert.ok(bytes > 1024 * 1024);
+    const read = await readCanonicalSnapshot(file);
+    assert.ok(read);
+    assert.equal(read.seq, 42);
+    assert.equal(read.bytes, bytes);
+    assert.deepEqual(read.items, items);
+  });
+
+  it('when the snapshot has no items, then it reads an empty list', async () => {
+    const bytes = await writeSnapshot(new StoreFiles(file), [], 3);
+    assert.deepEqual(await readCanonicalSnapshot(file), { items: [], seq: 3, bytes });
+  });
+
+  const a = JSON.stringify(item('a'));
+  const b = JSON.stringify(item('b'));
+  const refused: Array<[string, string | Buffer]> = [
+    ['formatted by hand', `{\n  "format": "${SNAPSHOT_FORMAT}",\n  "seq": 7,\n  "items": []\n}\n`],
+    ['of another format', lines(HEADER.replace(SNAPSHOT_FORMAT, 'other/1'), a, ']}')],
+    ['missing a comma between items', lines(HEADER, a, b, ']}')],
+    ['with a comma after the last item', lines(HEADER, `${a},`, `${b},`, ']}')],
+    ['cut before its end', lines(HEADER, `${a},`, b)],
+    ['without its last newline', `${HEADER}\n${a}\n]}`],
+    ['with anything after its end', lines(HEADER, a, ']}', '')],
+    ['with an invalid item', lines(HEADER, `${a},`, JSON.stringify({ ...item('b'), version: 0 }), ']}')],
+    ['with an item that is not JSON', lines(HEADER, `${a},`, '{"id":', ']}')],
+    ['with a duplicate id', lines(HEADER, `${a},`, a, ']}')],
+    [
+      'with bytes that are not UTF-8',
+      Buffer.concat([Buffer.from(`${HEADER}\n`), Buffer.from([0xc3, 0x28]), Buffer.from('\n]}\n')]),
+    ],
+  ];
+  for (const [what, content] of refused) {
+    it(`when the file is ${what}, then it is left to the thorough reader`, async () => {
+      writeFileSync(file, content);
+      assert.equal(await readCanonicalSnapshot(file), undefined);
+    });
+  }
+
+  it('when the file does not exist, then the file system error is thrown', async () => {
+    await assert.rejects(readCanonicalSnapshot(file), { code: 'ENOENT' });
+  });
+});

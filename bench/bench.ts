@@ -6,7 +6,7 @@
  *   --duration S     seconds per measurement (default 8); --warmup S (default 2)
  *   --connections N  wrk connections (default 50)
  *   --sizes A,B      store sizes in items (default 1000,100000): the first is "small", the last "large"
- *   --targets LIST   baseline,off,full (default all); --workloads LIST get,list,post (default all)
+ *   --targets LIST   baseline,nest,off,full (default all); --workloads LIST get,list,post (default all)
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -40,7 +40,7 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '2' },
     connections: { type: 'string', default: '50' },
     sizes: { type: 'string', default: '1000,100000' },
-    targets: { type: 'string', default: 'baseline,off,full' },
+    targets: { type: 'string', default: 'baseline,nest,off,full' },
     workloads: { type: 'string', default: 'get,list,post' },
   },
 });
@@ -143,6 +143,12 @@ async function main(): Promise<void> {
         workloads: WORKLOAD_ORDER.filter((w) => w !== 'post'),
         start: startBaseline,
       },
+      {
+        key: 'nest',
+        name: 'bare Nest',
+        workloads: WORKLOAD_ORDER.filter((w) => w !== 'post'),
+        start: (size: number) => startBaseline(size, 'build/bench/baseline-nest.js'),
+      },
       service('off', 'service, observability off', { LOG_LEVEL: 'warn', METRICS_ENABLED: 'false' }),
       service('full', 'service, full observability', {
         LOG_LEVEL: 'info',
@@ -206,7 +212,7 @@ async function main(): Promise<void> {
     const rps = (workload: WorkloadKey, size: number, target: string) =>
       rows.find((row) => row.workload === WORKLOADS[workload] && row.items === size && row.target === target)
         ?.requestsPerSecond;
-    const services = targets.filter((target) => target.key !== 'baseline');
+    const services = targets.filter((target) => target.key === 'off' || target.key === 'full');
     const startups = services.map((target) => ({
       target: target.name,
       items: LARGE,
@@ -253,6 +259,18 @@ async function main(): Promise<void> {
       );
       ratio(`POST / GET by id, ${LARGE} items, ${target}`, rps('post', LARGE, target), rps('get', LARGE, target), 0.3);
     }
+    // For context, no goal: how much of the gap to bare Fastify is Nest's own.
+    const context: Goal[] = [];
+    const share = (name: string, numerator: number | undefined, denominator: number | undefined) => {
+      if (numerator !== undefined && denominator !== undefined)
+        context.push({ name, value: round(numerator / denominator, 2), goal: '', met: true });
+    };
+    share(
+      `GET by id, ${SMALL} items: bare Nest / bare Fastify`,
+      rps('get', SMALL, 'bare Nest'),
+      rps('get', SMALL, baseline),
+    );
+    share(`GET by id, ${SMALL} items: service off / bare Nest`, rps('get', SMALL, off), rps('get', SMALL, 'bare Nest'));
     for (const startup of startups)
       if (startup.runs.length > 0)
         goals.push({
@@ -286,6 +304,8 @@ async function main(): Promise<void> {
     print('\ngoals:');
     for (const goal of goals)
       print(`  ${goal.met ? 'met    ' : 'NOT MET'} ${goal.name}: ${goal.value} (goal ${goal.goal})`);
+    if (context.length > 0) print('for context:');
+    for (const entry of context) print(`  ${entry.name}: ${entry.value}`);
     print(`OTLP sink: ${sink.requests} export requests, ${sink.bytes} bytes`);
 
     const report = {
@@ -297,6 +317,7 @@ async function main(): Promise<void> {
       startups,
       memory,
       goals,
+      context,
     };
     compareWithLast(rows);
     mkdirSync(RESULTS, { recursive: true });
@@ -352,10 +373,10 @@ function compareWithLast(rows: Row[]): void {
   }
 }
 
-async function startBaseline(size: number): Promise<RunningTarget> {
+async function startBaseline(size: number, script = 'build/bench/baseline-fastify.js'): Promise<RunningTarget> {
   const port = await freePort();
   const startedAt = performance.now();
-  const child = spawnPinned([path.join(ROOT, 'build/bench/baseline-fastify.js')], {
+  const child = spawnPinned([path.join(ROOT, script)], {
     PORT: String(port),
     ITEMS: String(size),
   });

@@ -1,19 +1,11 @@
 import Fastify from 'fastify';
+import { baselineItems } from './baseline-items.js';
 
 /**
  * The baseline: bare Fastify serving the same items from memory, with no validation, logging, metrics
  * or store. What the framework alone costs on this machine; the service is compared with it.
- * `ITEMS` items, like the service's store in the same round; `GET /items/{id}` of the first one.
  */
-const count = Number(process.env.ITEMS ?? 1);
-const items = Array.from({ length: count }, (_, n) => ({
-  id: n === 0 ? '00000000-0000-4000-8000-000000000000' : `item-${n}`,
-  name: 'benchmark item',
-  created_at: '2026-01-01T00:00:00.000Z',
-  updated_at: '2026-01-01T00:00:00.000Z',
-  version: 1,
-}));
-const byId = new Map(items.map((item) => [item.id, item]));
+const { items, byId } = baselineItems();
 
 const app = Fastify({ logger: false });
 app.get<{ Params: { id: string } }>('/items/:id', async (request, reply) => {

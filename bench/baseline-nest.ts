@@ -2,21 +2,14 @@ import 'reflect-metadata';
 import { Controller, Get, Module, Param, Query } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { baselineItems } from './baseline-items.js';
 
 /**
  * Bare Nest on the same Fastify adapter: the baseline's items from memory, through a controller, with no
  * pipes, guards, logs, metrics or store. What Nest alone costs, so that the service's own share of the
  * gap to bare Fastify can be told from the framework's.
  */
-const count = Number(process.env.ITEMS ?? 1);
-const items = Array.from({ length: count }, (_, n) => ({
-  id: n === 0 ? '00000000-0000-4000-8000-000000000000' : `item-${n}`,
-  name: 'benchmark item',
-  created_at: '2026-01-01T00:00:00.000Z',
-  updated_at: '2026-01-01T00:00:00.000Z',
-  version: 1,
-}));
-const byId = new Map(items.map((item) => [item.id, item]));
+const { items, byId } = baselineItems();
 
 @Controller()
 class ItemsController {

@@ -27,6 +27,7 @@ import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Item } from '../src/items/item.js';
+import { FIRST_ITEM_ID } from './baseline-items.js';
 import { writeSnapshot } from '../src/items/json-file/snapshot-writer.js';
 import { StoreFiles } from '../src/items/json-file/store-files.js';
 
@@ -384,7 +385,7 @@ async function startBaseline(size: number, script = 'build/bench/baseline-fastif
   await waitReady(url, child);
   return {
     url,
-    itemId: '00000000-0000-4000-8000-000000000000',
+    itemId: FIRST_ITEM_ID,
     pid: child.pid!,
     readyMs: performance.now() - startedAt,
     stop: () => stopChild(child),

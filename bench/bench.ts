@@ -30,6 +30,7 @@ import type { Item } from '../src/items/item.js';
 import { FIRST_ITEM_ID } from './baseline-items.js';
 import { writeSnapshot } from '../src/items/json-file/snapshot-writer.js';
 import { StoreFiles } from '../src/items/json-file/store-files.js';
+import { startProdNodeFlags } from '../scripts/start-flags.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const RESULTS = path.join(ROOT, 'bench/results');
@@ -54,10 +55,10 @@ const SMALL = SIZES[0]!;
 const LARGE = SIZES.at(-1)!;
 
 /**
- * Node's flags as production runs the service: `npm run start:prod` (and the image) start
+ * Node's flags as production runs the service: `npm run start:prod` starts
  * `node <flags> dist/main.js`, and the benchmark starts it the same way.
  */
-const SERVICE_NODE_FLAGS = serviceNodeFlags();
+const SERVICE_NODE_FLAGS = startProdNodeFlags(ROOT);
 
 /** The load generator and this process on one core, every server on the other. */
 const LOAD_CPU = '0';
@@ -167,7 +168,7 @@ async function main(): Promise<void> {
     const push = <T>(map: Map<string, T[]>, key: string, value: T) => map.set(key, [...(map.get(key) ?? []), value]);
     for (let rep = 0; rep < REPS; rep++) {
       for (const size of SIZES) {
-        // A different order each round, so that no target always runs first (or right after another).
+        // A different order each round, so that no target always runs first.
         const order = targets.map((_, index) => targets[(index + rep) % targets.length]!);
         for (const target of order) {
           const running = await target.start(size);
@@ -382,7 +383,10 @@ async function startBaseline(size: number, script = 'build/bench/baseline-fastif
     ITEMS: String(size),
   });
   const url = `http://127.0.0.1:${port}`;
-  await waitReady(url, child);
+  await waitReady(url, child).catch(async (err: unknown) => {
+    await stopChild(child);
+    throw err;
+  });
   return {
     url,
     itemId: FIRST_ITEM_ID,
@@ -412,7 +416,10 @@ async function startService(
     ...env,
   });
   const url = `http://127.0.0.1:${port}`;
-  await waitReady(url, child);
+  await waitReady(url, child).catch(async (err: unknown) => {
+    await stopChild(child);
+    throw err;
+  });
   return {
     url,
     itemId: seedItemId(Math.floor(size / 2)),
@@ -420,15 +427,6 @@ async function startService(
     readyMs: performance.now() - startedAt,
     stop: () => stopChild(child),
   };
-}
-
-function serviceNodeFlags(): string[] {
-  const scripts = (
-    JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
-  ).scripts;
-  const match = /^node((?: --[\w-]+(?:=\S+)?)*) dist\/main\.js$/.exec(scripts['start:prod'] ?? '');
-  if (!match) throw new Error(`package.json start:prod is not "node [flags] dist/main.js": ${scripts['start:prod']}`);
-  return match[1]!.trim().split(' ').filter(Boolean);
 }
 
 function seedItemId(n: number): string {

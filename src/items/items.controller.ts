@@ -15,7 +15,7 @@ import {
 import type { FastifyReply } from 'fastify';
 import { ApiKeyGuard } from '../auth/api-key.guard.js';
 import { CreateItemDto } from './dto/create-item.dto.js';
-import { ItemIdPipe } from './dto/item-id.pipe.js';
+import { ItemIdPipe } from './item-id.pipe.js';
 import { DEFAULT_PAGE_SIZE, ListItemsQuery } from './dto/list-items.query.js';
 import { UpdateItemDto } from './dto/update-item.dto.js';
 import type { Item } from './item.js';

@@ -97,8 +97,7 @@ export class HttpTelemetry {
     const route = this.routeOf(request);
     // On 'close', not in Fastify's onResponse hook: that runs only when the response finished, and a
     // request whose client went away (a load balancer's timeout) must be counted and logged too.
-    // `on`: 'close' is emitted once, and once() would wrap the listener in one more closure.
-    reply.raw.on('close', () => this.finish(request, reply));
+    reply.raw.once('close', () => this.finish(request, reply));
     if (!this.tracer) {
       request.telemetry = { startedAt: performance.now(), method, route };
       return;

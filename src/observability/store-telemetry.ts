@@ -36,39 +36,28 @@ export class StoreTelemetry implements StoreObserver {
     this.durations = new Map(OPERATIONS.map((op) => [op, duration.labels({ op })]));
   }
 
-  /**
-   * Runs one store operation in a span of its own, counting it by outcome. Promise callbacks rather
-   * than an async function: this wraps every read, and an async frame costs more than the lookup.
-   */
-  measure<T>(op: StoreOperation, run: () => Promise<T>, found?: (result: T) => boolean): Promise<T> {
+  /** Runs one store operation in a span of its own, counting it by outcome. */
+  async measure<T>(op: StoreOperation, run: () => Promise<T>, found?: (result: T) => boolean): Promise<T> {
     if (!this.metricsEnabled && !this.tracer) return run();
     const startedAt = performance.now();
     // A span only inside a sampled request: outside one, it would start a trace of its own.
     const span = trace.getActiveSpan()?.isRecording()
       ? this.tracer?.startSpan(`store ${op}`, { attributes: { 'items.store.operation': op } })
       : undefined;
-    let pending: Promise<T>;
     try {
-      pending = span ? context.with(trace.setSpan(context.active(), span), run) : run();
+      const result = span ? await context.with(trace.setSpan(context.active(), span), run) : await run();
+      this.record(op, found && !found(result) ? 'not_found' : 'ok', startedAt, span);
+      return result;
     } catch (err) {
-      pending = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      const outcome = err instanceof DomainError ? err.kind : 'error';
+      // A conflict or a stale version is the client's business; an unavailable store is ours.
+      if (span && (outcome === 'unavailable' || outcome === 'error')) {
+        if (err instanceof Error) span.recordException(err);
+        span.setStatus({ code: SpanStatusCode.ERROR });
+      }
+      this.record(op, outcome, startedAt, span);
+      throw err;
     }
-    return pending.then(
-      (result) => {
-        this.record(op, found && !found(result) ? 'not_found' : 'ok', startedAt, span);
-        return result;
-      },
-      (err: unknown) => {
-        const outcome = err instanceof DomainError ? err.kind : 'error';
-        // A conflict or a stale version is the client's business; an unavailable store is ours.
-        if (span && (outcome === 'unavailable' || outcome === 'error')) {
-          if (err instanceof Error) span.recordException(err);
-          span.setStatus({ code: SpanStatusCode.ERROR });
-        }
-        this.record(op, outcome, startedAt, span);
-        throw err;
-      },
-    );
   }
 
   /** The trace context to parent the spans of a write's later steps; none when tracing is off. */

@@ -1,9 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
+import { startProdNodeFlags } from '../../scripts/start-flags.js';
 
 export const PROJECT_ROOT = path.resolve(import.meta.dirname, '../../..');
 export const MAIN = path.join(PROJECT_ROOT, 'dist/main.js');
+/** As production runs it (`npm run start:prod`). */
+const NODE_FLAGS = startProdNodeFlags(PROJECT_ROOT);
 
 export interface ServerProcess {
   child: ChildProcess;
@@ -101,8 +104,9 @@ export async function runServerToExit(
 
 /** Spawns dist/main.js on loopback with the given environment (and PATH only), collecting its output. */
 function spawnServer(env: Record<string, string>, { wrapper = [], uid, gid }: SpawnOptions) {
-  const [command, ...args] = wrapper.length > 0 ? [...wrapper, process.execPath, MAIN] : [process.execPath, MAIN];
-  const child = spawn(command, args, {
+  const node = [process.execPath, ...NODE_FLAGS, MAIN];
+  const [command, ...args] = wrapper.length > 0 ? [...wrapper, ...node] : node;
+  const child = spawn(command!, args, {
     env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', SHUTDOWN_DRAIN_DELAY: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     uid,

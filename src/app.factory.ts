@@ -5,6 +5,7 @@ import type { Socket } from 'node:net';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module.js';
+import { registerHttpSecurity } from './common/http-security.js';
 import { registerJsonBodyParser } from './common/json-body.parser.js';
 import {
   ProblemDetailsFilter,
@@ -18,6 +19,7 @@ import { InFlightRequests } from './health/in-flight-requests.js';
 import { Lifecycle } from './health/lifecycle.js';
 import { HttpTelemetry } from './observability/http-telemetry.js';
 import { requestIdFor } from './observability/request-id.js';
+import { serveOpenApi } from './openapi/openapi.document.js';
 
 export interface CreateAppOptions {
   /** The environment to configure from; `process.env` in production, a literal in tests. */
@@ -47,6 +49,9 @@ export async function createApp(options: CreateAppOptions = {}): Promise<Created
     genReqId: requestIdFor,
     requestIdHeader: false,
     logger: false,
+    // request.ip (the rate limit's client) is the socket's peer unless TRUST_PROXY names the proxies
+    // whose X-Forwarded-For to believe: otherwise any client could claim any address.
+    trustProxy: trustProxyOption(http.trustProxy),
     // No Nest middleware here: @fastify/middie would run on every request for none (2.4% of a GET's
     // CPU, bench/README.md). A module that adds middleware must remove this line, or it fails at start.
     skipMiddie: true,
@@ -84,6 +89,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<Created
     abortOnError: false,
   });
   app.useLogger(app.get(Logger));
+  registerHttpSecurity(app, config);
+  serveOpenApi(app, config);
   app.useGlobalFilters(new ProblemDetailsFilter());
   app.useGlobalPipes(createValidationPipe());
   // Before init(), which registers the routes: the hooks apply to every one of them.
@@ -93,6 +100,15 @@ export async function createApp(options: CreateAppOptions = {}): Promise<Created
   await app.init();
   return { app, config, inFlight };
 }
+
+/** Fastify's own option; a hop count as the function it makes of one (Nest's typing omits numbers). */
+function trustProxyOption(trust: AppConfig['http']['trustProxy']): boolean | string[] | TrustProxyFunction {
+  if (trust === false) return false;
+  if (typeof trust === 'number') return (_address, hop) => hop < trust;
+  return [...trust];
+}
+
+type TrustProxyFunction = (address: string, hop: number) => boolean;
 
 /** Listens, then tells the probes that start-up is over; returns the address as `host:port`. */
 export async function startListening(app: NestFastifyApplication, host: string, port: number): Promise<string> {

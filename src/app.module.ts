@@ -6,6 +6,7 @@ import { LifecycleModule } from './health/lifecycle.module.js';
 import { ItemsModule } from './items/items.module.js';
 import type { InFlightRequests } from './health/in-flight-requests.js';
 import { ObservabilityModule } from './observability/observability.module.js';
+import { RateLimitModule } from './rate-limit/rate-limit.module.js';
 
 @Module({})
 export class AppModule {
@@ -16,6 +17,7 @@ export class AppModule {
         ConfigModule.forRoot(config),
         ObservabilityModule.forRoot(config, inFlight),
         LifecycleModule,
+        RateLimitModule.forRoot(config),
         ItemsModule,
         HealthModule,
       ],

@@ -81,6 +81,13 @@ async function main(): Promise<void> {
     stop({ fatal: err });
   });
 
+  if (config.auth.apiKeys.length === 0) {
+    // Loud on every start, so that an open API is never a surprise in the logs of a real environment.
+    logger.warn({
+      msg: 'authentication is off: anyone who can reach this port can write',
+      reason: config.auth.disabled ? 'AUTH_DISABLED=true' : `API_KEYS is not set (APP_ENV=${config.app.env})`,
+    });
+  }
   const address = await startListening(app, config.http.host, config.http.port);
   logger.log({
     msg: 'listening',

@@ -3,7 +3,14 @@
  * maps each kind to a status; the code is stable and part of the contract.
  */
 export type DomainErrorKind =
-  'invalid' | 'unauthenticated' | 'forbidden' | 'not_found' | 'conflict' | 'precondition_failed' | 'unavailable';
+  | 'invalid'
+  | 'unauthenticated'
+  | 'forbidden'
+  | 'not_found'
+  | 'conflict'
+  | 'precondition_failed'
+  | 'rate_limited'
+  | 'unavailable';
 
 /** A field-level validation message. */
 export interface FieldError {

@@ -188,6 +188,53 @@ describe('loadConfig', () => {
     assert.match(problemsOf({ API_KEYS: KEY, AUTH_DISABLED: 'true' })[0]!, /API_KEYS and AUTH_DISABLED/);
   });
 
+  describe('API protection settings', () => {
+    it('when nothing is set, then rate limiting is on (600 a minute), the socket is the client, CORS is off and /docs is on outside prod', () => {
+      const config = loadConfig({});
+      assert.deepEqual(config.rateLimit, { max: 600, windowMs: 60_000 });
+      assert.equal(config.http.trustProxy, false);
+      assert.deepEqual(config.http.corsOrigins, []);
+      assert.equal(config.docs.enabled, true);
+      assert.equal(loadConfig({ APP_ENV: 'prod', DB_PATH: 'x', AUTH_DISABLED: 'true' }).docs.enabled, false);
+      assert.equal(
+        loadConfig({ APP_ENV: 'prod', DB_PATH: 'x', AUTH_DISABLED: 'true', DOCS_ENABLED: 'true' }).docs.enabled,
+        true,
+      );
+    });
+
+    it('when they are set, then they are parsed', () => {
+      const config = loadConfig({
+        RATE_LIMIT_MAX: '0',
+        RATE_LIMIT_WINDOW: '10s',
+        TRUST_PROXY: '10.0.0.0/8, loopback,2001:db8::1',
+        CORS_ORIGINS: 'https://app.example.com,http://localhost:3000',
+      });
+      assert.deepEqual(config.rateLimit, { max: 0, windowMs: 10_000 });
+      assert.deepEqual(config.http.trustProxy, ['10.0.0.0/8', 'loopback', '2001:db8::1']);
+      assert.deepEqual(config.http.corsOrigins, ['https://app.example.com', 'http://localhost:3000']);
+      assert.equal(loadConfig({ TRUST_PROXY: '2' }).http.trustProxy, 2);
+    });
+
+    for (const [variable, value] of [
+      ['RATE_LIMIT_MAX', '-1'],
+      ['RATE_LIMIT_MAX', 'lots'],
+      ['RATE_LIMIT_WINDOW', '10ms'],
+      ['TRUST_PROXY', 'true'],
+      ['TRUST_PROXY', '0'],
+      ['TRUST_PROXY', '10.0.0.0/8,proxy.example.com'],
+      ['CORS_ORIGINS', '*'],
+      ['CORS_ORIGINS', 'https://app.example.com/path'],
+      ['CORS_ORIGINS', 'app.example.com'],
+      ['DOCS_ENABLED', 'maybe'],
+    ] as const) {
+      it(`when ${variable}=${value}, then start-up is refused naming ${variable}`, () => {
+        const problems = problemsOf({ [variable]: value });
+        assert.equal(problems.length, 1, problems.join('; '));
+        assert.match(problems[0]!, new RegExp(`^${variable}\\b`));
+      });
+    }
+  });
+
   describe('observability settings', () => {
     it('when nothing is set, then logs are JSON, metrics share the API port and tracing is off', () => {
       const config = loadConfig({});

@@ -21,7 +21,14 @@ export interface AppConfig {
     /** How long an idle keep-alive connection stays open. */
     keepAliveTimeoutMs: number;
     maxHeaderBytes: number;
+    /** Fastify's `trustProxy`: hops or proxy addresses; false means the socket's peer is the client. */
+    trustProxy: false | number | readonly string[];
+    /** Origins allowed cross-origin; empty means CORS is off. */
+    corsOrigins: readonly string[];
   };
+  /** Per client, across the API; `max` 0 means off. */
+  rateLimit: { max: number; windowMs: number };
+  docs: { enabled: boolean };
   log: { level: LogLevel; pretty: boolean };
   /** Without a port, /metrics is served on the HTTP port with the API. */
   metrics: { enabled: boolean; port?: number };
@@ -36,7 +43,8 @@ export interface AppConfig {
     compactThresholdBytes: number;
   };
   shutdown: { timeoutMs: number; drainDelayMs: number };
-  auth: { apiKeys: readonly string[]; protectReads: boolean; adminKeys: readonly string[] };
+  /** `disabled`: AUTH_DISABLED=true, running without keys on purpose (required for that in prod). */
+  auth: { apiKeys: readonly string[]; protectReads: boolean; adminKeys: readonly string[]; disabled: boolean };
   /** Every secret value configured, so that the logs can scrub them wherever they appear. */
   secrets: readonly string[];
 }
@@ -80,7 +88,11 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
       requestTimeoutMs: v.HTTP_REQUEST_TIMEOUT as number,
       keepAliveTimeoutMs: v.HTTP_KEEPALIVE_TIMEOUT as number,
       maxHeaderBytes: v.HTTP_MAX_HEADER_SIZE as number,
+      trustProxy: (v.TRUST_PROXY as number | string[] | undefined) ?? false,
+      corsOrigins: (v.CORS_ORIGINS as string[] | undefined) ?? [],
     },
+    rateLimit: { max: v.RATE_LIMIT_MAX as number, windowMs: v.RATE_LIMIT_WINDOW as number },
+    docs: { enabled: v.DOCS_ENABLED as boolean },
     log: { level: v.LOG_LEVEL as LogLevel, pretty: v.LOG_FORMAT === 'pretty' },
     metrics: { enabled: v.METRICS_ENABLED as boolean, port: v.METRICS_PORT as number | undefined },
     tracing: {
@@ -98,6 +110,7 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
       apiKeys: (v.API_KEYS as string[] | undefined) ?? [],
       protectReads: v.AUTH_READS as boolean,
       adminKeys: (v.ADMIN_API_KEYS as string[] | undefined) ?? [],
+      disabled: v.AUTH_DISABLED as boolean,
     },
     secrets: secretValues(v),
   };

@@ -32,12 +32,38 @@ const otlpProtocol = Joi.string()
   .valid('http/protobuf', 'http/json')
   .messages({ 'any.only': '{{#label}} must be http/protobuf or http/json (grpc is not supported)' });
 
+/** An IP address or CIDR range, or one of proxy-addr's names for the private ranges. */
+const PROXY_ADDRESS = Joi.alternatives(
+  Joi.string().ip({ cidr: 'optional' }),
+  Joi.string().valid('loopback', 'linklocal', 'uniquelocal'),
+);
+
+/** A list of values separated by commas; each entry must match `entry`, and `rule` says how. */
+const list = (entry: Joi.Schema, rule: string) =>
+  Joi.string()
+    .custom((value: string, helpers) => {
+      const entries = value
+        .split(',')
+        .map((item) => item.trim())
+        .filter((item) => item !== '');
+      if (entries.length === 0 || entries.some((item) => entry.validate(item).error))
+        return helpers.error('list.invalid');
+      return entries;
+    })
+    .messages({ 'list.invalid': `{{#label}} must be ${rule}` });
+
+/** A browser origin: scheme, host and port, nothing else (what the Origin header carries). */
+const ORIGIN = Joi.string().pattern(
+  /^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$|^https?:\/\/\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/,
+);
+
 const API_KEY = /^[A-Za-z0-9._~+/=-]{16,256}$/;
 
 const apiKeys = Joi.string()
   .custom((value: string, helpers) => {
+    // Commas, or one key per line: a mounted Secret file (API_KEYS_FILE) often holds one per line.
     const keys = value
-      .split(',')
+      .split(/[,\r\n]/)
       .map((key) => key.trim())
       .filter((key) => key !== '');
     if (keys.length === 0 || !keys.every((key) => API_KEY.test(key))) return helpers.error('keys.invalid');
@@ -79,6 +105,29 @@ export const envSchema = Joi.object({
   ADMIN_API_KEYS: apiKeys,
   AUTH_READS: Joi.boolean().default(false),
   AUTH_DISABLED: Joi.boolean().default(false),
+  // Requests each client may make per RATE_LIMIT_WINDOW, across the API (not health or metrics); 0 is off.
+  RATE_LIMIT_MAX: Joi.number().integer().min(0).default(600),
+  RATE_LIMIT_WINDOW: duration(1_000).default(60_000),
+  // Whom to believe about the client's address (X-Forwarded-For): a number of proxy hops, or the
+  // proxies' addresses. Unset, the client is the socket's peer, and the header is ignored.
+  TRUST_PROXY: Joi.alternatives(
+    Joi.number().integer().min(1).max(10),
+    list(
+      PROXY_ADDRESS,
+      'a number of hops (1-10) or a comma-separated list of IP addresses, CIDR ranges, loopback, linklocal or uniquelocal',
+    ),
+  ),
+  // Browser origins allowed to call the API cross-origin; unset, no CORS headers at all.
+  CORS_ORIGINS: list(
+    ORIGIN,
+    'a comma-separated list of origins such as https://app.example.com (scheme://host[:port])',
+  ),
+  // Swagger UI at /docs (the document itself is always at /openapi.json).
+  DOCS_ENABLED: Joi.boolean().when('APP_ENV', {
+    is: 'prod',
+    then: Joi.optional().default(false),
+    otherwise: Joi.optional().default(true),
+  }),
   LOG_FORMAT: Joi.string().valid('json', 'pretty').default('json'),
   // Off: no /metrics and nothing recorded (the benchmark's "observability off" target uses it).
   METRICS_ENABLED: Joi.boolean().default(true),

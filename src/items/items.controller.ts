@@ -12,23 +12,65 @@ import {
   Res,
   UseGuards,
 } from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiBody,
+  ApiHeader,
+  ApiNoContentResponse,
+  ApiOperation,
+  ApiParam,
+  ApiResponse,
+  ApiTags,
+  type SecurityRequirementObject,
+} from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { ApiKeyGuard } from '../auth/api-key.guard.js';
+import { RateLimitGuard } from '../rate-limit/rate-limit.guard.js';
+import { ApiProblems, RESPONSE_HEADERS } from '../common/problem-details.schema.js';
+import { API_KEY_SCHEME } from '../openapi/openapi.document.js';
 import { CreateItemDto } from './dto/create-item.dto.js';
+import { ItemResponse, ItemsPageResponse } from './dto/item.response.js';
 import { ItemIdPipe } from './item-id.pipe.js';
 import { DEFAULT_PAGE_SIZE, ListItemsQuery } from './dto/list-items.query.js';
 import { UpdateItemDto } from './dto/update-item.dto.js';
-import type { Item } from './item.js';
+import { type Item, ITEM_ID_PATTERN } from './item.js';
 import { itemEtag, parseIfMatch } from './item-etag.js';
 import { type ItemsPage, ItemsService } from './items.service.js';
 
+const { requestId, rateLimit, etag, location } = RESPONSE_HEADERS;
+/** Reads need a key only when AUTH_READS=true: the document says "optional". */
+const READ_SECURITY: SecurityRequirementObject[] = [{}, { [API_KEY_SCHEME]: [] }];
+const ID_PARAM = { name: 'id', schema: { type: 'string', pattern: ITEM_ID_PATTERN.source }, example: 'a1' } as const;
+const IF_MATCH = {
+  name: 'If-Match',
+  required: false,
+  description: "The item's ETag: the change is refused (412) if the item has changed since.",
+  schema: { type: 'string' },
+} as const;
+
 @Controller('items')
-@UseGuards(ApiKeyGuard)
+@ApiTags('items')
+// The budget first: a client guessing keys spends it too.
+@UseGuards(RateLimitGuard, ApiKeyGuard)
+@ApiProblems(400, 401, 429, 500)
 export class ItemsController {
   constructor(private readonly items: ItemsService) {}
 
   @Post()
   @HttpCode(201)
+  @ApiOperation({
+    operationId: 'createItem',
+    summary: 'Create an item',
+    description: 'Answers once the item is on disk. Without an id, the server makes a UUID.',
+  })
+  @ApiBearerAuth(API_KEY_SCHEME)
+  @ApiResponse({
+    status: 201,
+    description: 'Created, and on disk.',
+    type: ItemResponse,
+    headers: { ...requestId, ...rateLimit, ...location, ...etag },
+  })
+  @ApiProblems(409, 413, 415, 503)
   async create(@Body() body: CreateItemDto, @Res({ passthrough: true }) reply: FastifyReply): Promise<Item> {
     const item = await this.items.create(body);
     void reply.header('location', `/items/${item.id}`).header('etag', itemEtag(item));
@@ -36,11 +78,27 @@ export class ItemsController {
   }
 
   @Get()
+  @ApiOperation({
+    operationId: 'listItems',
+    summary: 'List items, a page at a time',
+    description: 'Ordered by creation time, then id; follow `next_cursor` until it is null.',
+    security: READ_SECURITY,
+  })
+  @ApiResponse({ status: 200, type: ItemsPageResponse, headers: { ...requestId, ...rateLimit } })
   list(@Query() query: ListItemsQuery): Promise<ItemsPage> {
     return this.items.list(query.limit ?? DEFAULT_PAGE_SIZE, query.cursor);
   }
 
   @Get(':id')
+  @ApiOperation({
+    operationId: 'getItem',
+    summary: 'Get an item',
+    description: 'The ETag header carries its version, for If-Match on a later change.',
+    security: READ_SECURITY,
+  })
+  @ApiParam(ID_PARAM)
+  @ApiResponse({ status: 200, type: ItemResponse, headers: { ...requestId, ...rateLimit, ...etag } })
+  @ApiProblems(404, 414)
   async get(@Param('id', ItemIdPipe) id: string, @Res({ passthrough: true }) reply: FastifyReply): Promise<Item> {
     const item = await this.items.get(id);
     void reply.header('etag', itemEtag(item));
@@ -48,6 +106,17 @@ export class ItemsController {
   }
 
   @Patch(':id')
+  @ApiOperation({
+    operationId: 'updateItem',
+    summary: 'Rename an item',
+    description: 'With If-Match, only if the item has not changed since that ETag. Answers once on disk.',
+  })
+  @ApiBearerAuth(API_KEY_SCHEME)
+  @ApiParam(ID_PARAM)
+  @ApiHeader(IF_MATCH)
+  @ApiBody({ type: UpdateItemDto })
+  @ApiResponse({ status: 200, type: ItemResponse, headers: { ...requestId, ...rateLimit, ...etag } })
+  @ApiProblems(404, 412, 413, 414, 415, 503)
   async update(
     @Param('id', ItemIdPipe) id: string,
     @Body() body: UpdateItemDto,
@@ -61,6 +130,16 @@ export class ItemsController {
 
   @Delete(':id')
   @HttpCode(204)
+  @ApiOperation({
+    operationId: 'deleteItem',
+    summary: 'Delete an item',
+    description: 'With If-Match, only if the item has not changed since that ETag. Answers once on disk.',
+  })
+  @ApiBearerAuth(API_KEY_SCHEME)
+  @ApiParam(ID_PARAM)
+  @ApiHeader(IF_MATCH)
+  @ApiNoContentResponse({ description: 'Deleted, and on disk.', headers: { ...requestId, ...rateLimit } })
+  @ApiProblems(404, 412, 414, 503)
   async remove(@Param('id', ItemIdPipe) id: string, @Headers('if-match') ifMatch: string | undefined): Promise<void> {
     await this.items.remove(id, parseIfMatch(ifMatch));
   }

@@ -1,6 +1,8 @@
+import { ApiExcludeController } from '@nestjs/swagger';
 import { Body, Controller, Get, Logger, Put, UseGuards } from '@nestjs/common';
 import { IsIn } from 'class-validator';
 import { AdminKeyGuard } from '../auth/api-key.guard.js';
+import { RateLimitGuard } from '../rate-limit/rate-limit.guard.js';
 import { currentLogLevel, setLogLevel } from './logging.module.js';
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -22,8 +24,10 @@ export class LogLevelDto {
  * container has no `kill` to send one with. It takes an admin key (ADMIN_API_KEYS), reads included, and
  * is refused when none is configured. The level lasts until changed again or the process restarts.
  */
+// Operators' endpoints, not the API's: out of the document that clients are generated from.
+@ApiExcludeController()
 @Controller('admin/log-level')
-@UseGuards(AdminKeyGuard)
+@UseGuards(RateLimitGuard, AdminKeyGuard)
 export class LogLevelController {
   private readonly logger = new Logger('Admin');
 

@@ -1,3 +1,4 @@
+import { assertMatchesContract } from './openapi-contract.js';
 import net from 'node:net';
 
 export interface RawResponse {
@@ -57,7 +58,7 @@ export function parseResponseHead(head: string): Omit<RawResponse, 'body'> {
   return { status: Number(statusLine!.split(' ')[1]), headers };
 }
 
-/** JSON request through fetch. */
+/** JSON request through fetch; the response is checked against the OpenAPI document (it throws if it breaks it). */
 export async function jsonRequest(
   url: string,
   method: string,
@@ -70,6 +71,7 @@ export async function jsonRequest(
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await response.text();
+  assertMatchesContract(method, url, response.status, response.headers, text);
   return { status: response.status, headers: response.headers, body: text === '' ? undefined : JSON.parse(text) };
 }
 

@@ -1,0 +1,37 @@
+import { ApiProperty, ApiPropertyOptional, ApiSchema } from '@nestjs/swagger';
+import { type Item, ITEM_ID_PATTERN, ITEM_NAME_MAX_LENGTH } from '../item.js';
+import type { ItemsPage } from '../items.service.js';
+
+/** The OpenAPI shape of an Item, as every response carries it. */
+@ApiSchema({ name: 'Item' })
+export class ItemResponse implements Item {
+  @ApiProperty({ pattern: ITEM_ID_PATTERN.source, example: 'a1' })
+  id!: string;
+
+  @ApiProperty({ minLength: 1, maxLength: ITEM_NAME_MAX_LENGTH, example: 'Teapot' })
+  name!: string;
+
+  @ApiProperty({ format: 'date-time', description: 'UTC, with milliseconds.', example: '2026-11-21T10:00:00.000Z' })
+  created_at!: string;
+
+  @ApiProperty({ format: 'date-time', example: '2026-11-21T10:05:00.000Z' })
+  updated_at!: string;
+
+  @ApiProperty({ type: 'integer', minimum: 1, description: 'Starts at 1, +1 on every change.', example: 1 })
+  version!: number;
+}
+
+@ApiSchema({ name: 'ItemsPage' })
+export class ItemsPageResponse implements ItemsPage {
+  @ApiProperty({ type: [ItemResponse], description: 'Ordered by created_at, then id.' })
+  items!: ItemResponse[];
+
+  // Always sent, but not `required`: swagger-codegen's Python client refuses null in a required field
+  // whatever `nullable` says (test/python-client.e2e-spec.ts).
+  @ApiPropertyOptional({
+    type: 'string',
+    nullable: true,
+    description: 'Pass as `cursor` for the next page; null on the last page. Always present.',
+  })
+  next_cursor!: string | null;
+}

@@ -1,0 +1,48 @@
+import type { INestApplication } from '@nestjs/common';
+import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
+import { HEADER_COMPONENTS } from '../common/problem-details.schema.js';
+import type { AppConfig } from '../config/app-config.js';
+
+/** The name of the security scheme the operations refer to. */
+export const API_KEY_SCHEME = 'apiKey';
+
+const DESCRIPTION = `Items, stored durably: a write is acknowledged only once it is on disk.
+
+Every error is \`application/problem+json\` (RFC 9457) with a stable \`code\` and the request's \`request_id\`.
+Writes need \`Authorization: Bearer <key>\` when the service has API keys (reads too with AUTH_READS=true).
+Each client has a request budget per window, shown in the \`RateLimit-*\` headers; a spent budget is a 429 with
+\`Retry-After\`. Every response carries \`X-Request-Id\` (a well-formed one sent by the client is kept).`;
+
+/**
+ * The OpenAPI document, generated from the controllers and DTOs. `npm run openapi` writes it to
+ * openapi/openapi.json, which is committed; a test fails when the two differ.
+ */
+export function buildOpenApiDocument(app: INestApplication, version: string): OpenAPIObject {
+  const config = new DocumentBuilder()
+    .setTitle('items-service')
+    .setDescription(DESCRIPTION)
+    .setVersion(version)
+    // Where `npm start` listens; generated clients take another base URL as a setting.
+    .addServer('http://localhost:8080', 'A local instance (npm start)')
+    .setLicense('MIT', 'https://opensource.org/licenses/MIT')
+    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'One of the keys in API_KEYS.' }, API_KEY_SCHEME)
+    .addTag('items', 'The items API.')
+    .addTag('health', 'Probes for Kubernetes (startup, liveness, readiness); never rate limited or authenticated.')
+    .build();
+  config.components = { ...config.components, headers: HEADER_COMPONENTS };
+  // The method names make the operation ids unless an @ApiOperation sets one: the generated clients'
+  // method names (createItem, not ItemsController_create).
+  return SwaggerModule.createDocument(app, config, { operationIdFactory: (_controller, method) => method });
+}
+
+/** Serves the document at /openapi.json always, and Swagger UI at /docs when DOCS_ENABLED. */
+export function serveOpenApi(app: INestApplication, config: AppConfig): void {
+  SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app, config.app.version), {
+    jsonDocumentUrl: 'openapi.json',
+    raw: ['json'],
+    ui: config.docs.enabled,
+    customSiteTitle: 'items-service API',
+    // Swagger UI would otherwise send the document's URL to validator.swagger.io.
+    swaggerOptions: { validatorUrl: null },
+  });
+}

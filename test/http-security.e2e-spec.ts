@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { jsonRequest } from './support/http.js';
+import { type RunningApp, startApp } from './support/in-process-app.js';
+import { makeTempDir } from './support/temp-dir.js';
+
+const ALLOWED = 'https://app.example.com';
+const preflight = (url: string, origin: string) =>
+  fetch(url, {
+    method: 'OPTIONS',
+    headers: {
+      origin,
+      'access-control-request-method': 'POST',
+      'access-control-request-headers': 'authorization, content-type',
+    },
+  });
+
+describe('Security headers and CORS', () => {
+  const temp = makeTempDir();
+  let closed: RunningApp;
+  let open: RunningApp;
+  before(async () => {
+    closed = await startApp({ DB_PATH: path.join(temp.dir, 'a.json') });
+    open = await startApp({ DB_PATH: path.join(temp.dir, 'b.json'), CORS_ORIGINS: `${ALLOWED},http://localhost:3000` });
+  });
+  after(async () => {
+    await closed.close();
+    await open.close();
+    temp.remove();
+  });
+
+  it('when any route answers (success, problem, probe, unknown route), then it carries the security headers', async () => {
+    for (const [method, route] of [
+      ['GET', '/items'],
+      ['GET', '/items/nope'],
+      ['POST', '/items'],
+      ['GET', '/healthz'],
+      ['GET', '/no-such-route'],
+    ] as const) {
+      const response = await fetch(`${closed.url}${route}`, { method });
+      await response.arrayBuffer();
+      const headers = response.headers;
+      const where = `${method} ${route} (${response.status})`;
+      assert.equal(headers.get('x-content-type-options'), 'nosniff', where);
+      assert.match(headers.get('content-security-policy') ?? '', /default-src 'self'/, where);
+      assert.match(headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/, where);
+      assert.match(headers.get('strict-transport-security') ?? '', /max-age=\d+/, where);
+      assert.equal(headers.get('x-frame-options'), 'DENY', where);
+      assert.equal(headers.get('referrer-policy'), 'no-referrer', where);
+      assert.equal(headers.get('cross-origin-resource-policy'), 'same-origin', where);
+      assert.equal(headers.get('x-powered-by'), null, where);
+    }
+  });
+
+  it('when CORS_ORIGINS is not set, then no response has an Access-Control-* header, preflight included', async () => {
+    const simple = await jsonRequest(`${closed.url}/items`, 'GET', undefined, { origin: ALLOWED });
+    assert.equal(simple.status, 200);
+    assert.equal(simple.headers.get('access-control-allow-origin'), null);
+    const response = await preflight(`${closed.url}/items`, ALLOWED);
+    await response.arrayBuffer();
+    assert.ok(response.status >= 400, `preflight answered ${response.status}`);
+    for (const [name] of response.headers) assert.ok(!name.startsWith('access-control-'), name);
+  });
+
+  it('when CORS_ORIGINS lists an origin, then it (and only it) is allowed, with the API headers exposed', async () => {
+    const response = await preflight(`${open.url}/items`, ALLOWED);
+    await response.arrayBuffer();
+    assert.equal(response.status, 204);
+    assert.equal(response.headers.get('access-control-allow-origin'), ALLOWED);
+    assert.match(response.headers.get('access-control-allow-headers')!, /Authorization/);
+    assert.match(response.headers.get('access-control-allow-methods')!, /POST/);
+    assert.equal(response.headers.get('access-control-allow-credentials'), null);
+
+    const simple = await jsonRequest(`${open.url}/items`, 'GET', undefined, { origin: ALLOWED });
+    assert.equal(simple.headers.get('access-control-allow-origin'), ALLOWED);
+    assert.match(simple.headers.get('access-control-expose-headers')!, /ETag.*X-Request-Id.*Retry-After/);
+    assert.match(simple.headers.get('vary') ?? '', /Origin/i);
+
+    for (const origin of ['https://evil.example.com', 'https://app.example.com.evil.net', 'null']) {
+      const refused = await jsonRequest(`${open.url}/items`, 'GET', undefined, { origin });
+      assert.equal(refused.headers.get('access-control-allow-origin'), null, origin);
+    }
+  });
+});

@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { generateOpenApiJson, OPENAPI_PATH } from '../scripts/openapi.js';
+import { startApp, type RunningApp } from './support/in-process-app.js';
+import { OpenApiContract } from './support/openapi-contract.js';
+import { PROJECT_ROOT, type ServerProcess, startServer } from './support/server-process.js';
+import { makeTempDir } from './support/temp-dir.js';
+
+const committed = () => readFileSync(OPENAPI_PATH, 'utf8');
+
+describe('OpenAPI document (generated from the code, committed, served)', () => {
+  it('when generated from the code, then it is byte for byte the committed openapi/openapi.json', async () => {
+    const generated = await generateOpenApiJson();
+    assert.ok(generated === committed(), 'openapi/openapi.json is stale: run `npm run openapi` and commit it');
+  });
+
+  it('documents every operation with an operationId, every error as problem+json, and the headers', () => {
+    const document = JSON.parse(committed()) as {
+      paths: Record<string, Record<string, { operationId: string; responses: Record<string, any> }>>;
+      components: { securitySchemes: Record<string, { scheme: string }>; headers: Record<string, unknown> };
+    };
+    const operations = Object.values(document.paths).flatMap((item) => Object.values(item));
+    assert.deepEqual(operations.map((operation) => operation.operationId).sort(), [
+      'createItem',
+      'deleteItem',
+      'getItem',
+      'listItems',
+      'liveness',
+      'readiness',
+      'startup',
+      'updateItem',
+    ]);
+    for (const operation of operations) {
+      for (const [status, response] of Object.entries(operation.responses)) {
+        if (Number(status) < 400) continue;
+        assert.deepEqual(
+          Object.keys(response.content),
+          ['application/problem+json'],
+          `${operation.operationId} ${status}`,
+        );
+        assert.ok(response.headers['X-Request-Id'], `${operation.operationId} ${status} documents X-Request-Id`);
+      }
+    }
+    const create = document.paths['/items']!.post!.responses;
+    assert.ok(create['201'].headers.Location && create['201'].headers.ETag);
+    assert.ok(create['429'].headers['Retry-After'] && create['401'].headers['WWW-Authenticate']);
+    assert.equal(document.components.securitySchemes.apiKey?.scheme, 'bearer');
+  });
+
+  it('when the validator is given a response that breaks the document, then it reports each violation', () => {
+    const contract = new OpenApiContract();
+    const json = new Headers({ 'content-type': 'application/json' });
+    const item = { id: 'a1', name: 'x', created_at: '2026-11-21T10:00:00.000Z', updated_at: 'x', version: 1 };
+    assert.deepEqual(
+      contract.check('GET', 'http://h/items/a1', 200, json, JSON.stringify({ ...item, updated_at: item.created_at })),
+      [],
+    );
+    assert.equal(contract.check('GET', 'http://h/items/a1', 200, json, JSON.stringify(item))!.length, 1);
+    assert.match(contract.check('GET', 'http://h/items/a1', 418, json, '{}')![0]!, /status not documented/);
+    assert.match(contract.check('GET', 'http://h/items/a1', 404, json, '{}')![0]!, /content-type application\/json/);
+    const problem = new Headers({ 'content-type': 'application/problem+json' });
+    assert.match(contract.check('POST', 'http://h/items', 401, problem, '{}')![0]!, /WWW-Authenticate missing/);
+    assert.equal(contract.check('GET', 'http://h/metrics', 200, json, ''), undefined);
+  });
+});
+
+describe('OpenAPI document served by the built server', () => {
+  const temp = makeTempDir();
+  let server: ServerProcess;
+  before(async () => {
+    server = await startServer({ DB_PATH: temp.dbPath });
+  });
+  after(async () => {
+    await server.stop();
+    temp.remove();
+  });
+
+  it('when GET /openapi.json, then the committed document, as JSON', async () => {
+    const response = await fetch(`${server.url}/openapi.json`);
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get('content-type')!, /^application\/json/);
+    const { version } = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as {
+      version: string;
+    };
+    const served = (await response.json()) as { info: { version: string } };
+    assert.equal(served.info.version, version);
+    assert.deepEqual(served, JSON.parse(committed()));
+  });
+
+  it('when GET /docs outside prod, then Swagger UI, whose scripts load under the Content-Security-Policy', async () => {
+    const page = await fetch(`${server.url}/docs`);
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-type')!, /^text\/html/);
+    const html = await page.text();
+    assert.match(page.headers.get('content-security-policy')!, /script-src 'self'/);
+    // Every script is a same-origin file (no inline script, which the CSP would block), and each loads.
+    const scripts = [...html.matchAll(/<script([^>]*)>([^<]*)<\/script>/g)];
+    assert.ok(scripts.length >= 3);
+    for (const [, attributes, inline] of scripts) {
+      assert.equal(inline!.trim(), '', 'no inline script');
+      const src = /src=["']([^"']+)["']/.exec(attributes!)![1]!;
+      const script = await fetch(new URL(src, `${server.url}/docs`));
+      assert.equal(script.status, 200, src);
+      await script.arrayBuffer();
+    }
+  });
+});
+
+describe('Swagger UI switched off', () => {
+  const temp = makeTempDir();
+  const apps: RunningApp[] = [];
+  after(async () => {
+    for (const app of apps) await app.close();
+    temp.remove();
+  });
+
+  for (const [name, env] of [
+    ['DOCS_ENABLED=false', { DOCS_ENABLED: 'false' }],
+    ['APP_ENV=prod (its default)', { APP_ENV: 'prod', AUTH_DISABLED: 'true' }],
+  ] as const) {
+    it(`when ${name}, then /docs is a 404 and /openapi.json is still served`, async () => {
+      const app = await startApp({ DB_PATH: path.join(temp.dir, `${apps.length}.json`), ...env });
+      apps.push(app);
+      assert.equal((await fetch(`${app.url}/docs`)).status, 404);
+      assert.equal((await fetch(`${app.url}/openapi.json`)).status, 200);
+    });
+  }
+});

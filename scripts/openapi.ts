@@ -6,6 +6,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { createApp } from '../src/app.factory.js';
 import { buildOpenApiDocument } from '../src/openapi/openapi.document.js';
 
@@ -46,4 +47,5 @@ async function main(mode: string | undefined): Promise<number> {
   return 2;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) process.exitCode = await main(process.argv[2]);
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href)
+  process.exitCode = await main(process.argv[2]);

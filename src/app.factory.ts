@@ -5,7 +5,7 @@ import type { Socket } from 'node:net';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module.js';
-import { registerHttpSecurity } from './common/http-security.js';
+import { registerHttpSecurity, SECURITY_HEADERS } from './common/http-security.js';
 import { registerJsonBodyParser } from './common/json-body.parser.js';
 import {
   ProblemDetailsFilter,
@@ -75,6 +75,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<Created
     // and the onRequest hooks.
     frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
       late.telemetry?.start(request, reply);
+      void reply.headers(SECURITY_HEADERS);
       sendProblem(reply, problemFor(error, request));
     },
   });

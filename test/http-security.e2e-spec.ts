@@ -30,13 +30,20 @@ describe('Security headers and CORS', () => {
     temp.remove();
   });
 
-  it('when any route answers (success, problem, probe, unknown route), then it carries the security headers', async () => {
+  it('when any route answers (success, problem, probe, document, UI, unknown route, URL refused before routing), then it carries the security headers', async () => {
     for (const [method, route] of [
       ['GET', '/items'],
+      ['HEAD', '/items'],
       ['GET', '/items/nope'],
       ['POST', '/items'],
       ['GET', '/healthz'],
+      ['GET', '/openapi.json'],
+      ['GET', '/docs'],
+      ['GET', '/docs/swagger-ui.css'],
       ['GET', '/no-such-route'],
+      // Refused by Fastify before routing, where no hook runs (frameworkErrors): 400 and 414.
+      ['GET', '/items/%zz'],
+      ['GET', `/items/${'a'.repeat(120)}`],
     ] as const) {
       const response = await fetch(`${closed.url}${route}`, { method });
       await response.arrayBuffer();
@@ -76,6 +83,12 @@ describe('Security headers and CORS', () => {
     assert.equal(simple.headers.get('access-control-allow-origin'), ALLOWED);
     assert.match(simple.headers.get('access-control-expose-headers')!, /ETag.*X-Request-Id.*Retry-After/);
     assert.match(simple.headers.get('vary') ?? '', /Origin/i);
+
+    // A bare OPTIONS (no Origin, no Access-Control-Request-Method) is answered like a preflight, not
+    // with @fastify/cors' strict plain-text 400.
+    const bare = await fetch(`${open.url}/items`, { method: 'OPTIONS' });
+    assert.equal(bare.status, 204);
+    assert.equal(await bare.text(), '');
 
     for (const origin of ['https://evil.example.com', 'https://app.example.com.evil.net', 'null']) {
       const refused = await jsonRequest(`${open.url}/items`, 'GET', undefined, { origin });

@@ -51,7 +51,7 @@ describe('OpenAPI document (generated from the code, committed, served)', () => 
 
   it('when the validator is given a response that breaks the document, then it reports each violation', () => {
     const contract = new OpenApiContract();
-    const json = new Headers({ 'content-type': 'application/json' });
+    const json = new Headers({ 'content-type': 'application/json', 'x-request-id': 'r1', etag: '"1"' });
     const item = { id: 'a1', name: 'x', created_at: '2026-11-21T10:00:00.000Z', updated_at: 'x', version: 1 };
     assert.deepEqual(
       contract.check('GET', 'http://h/items/a1', 200, json, JSON.stringify({ ...item, updated_at: item.created_at })),
@@ -60,8 +60,11 @@ describe('OpenAPI document (generated from the code, committed, served)', () => 
     assert.equal(contract.check('GET', 'http://h/items/a1', 200, json, JSON.stringify(item))!.length, 1);
     assert.match(contract.check('GET', 'http://h/items/a1', 418, json, '{}')![0]!, /status not documented/);
     assert.match(contract.check('GET', 'http://h/items/a1', 404, json, '{}')![0]!, /content-type application\/json/);
-    const problem = new Headers({ 'content-type': 'application/problem+json' });
+    const problem = new Headers({ 'content-type': 'application/problem+json', 'x-request-id': 'r1' });
     assert.match(contract.check('POST', 'http://h/items', 401, problem, '{}')![0]!, /WWW-Authenticate missing/);
+    const noEtag = new Headers({ 'content-type': 'application/json', 'x-request-id': 'r1' });
+    const valid = JSON.stringify({ ...item, updated_at: item.created_at });
+    assert.match(contract.check('GET', 'http://h/items/a1', 200, noEtag, valid)![0]!, /required header ETag missing/);
     assert.equal(contract.check('GET', 'http://h/metrics', 200, json, ''), undefined);
   });
 });

@@ -12,6 +12,7 @@ const EXPOSED_HEADERS = [
   'RateLimit-Limit',
   'RateLimit-Remaining',
   'RateLimit-Reset',
+  'WWW-Authenticate',
 ];
 
 /**
@@ -21,7 +22,7 @@ const EXPOSED_HEADERS = [
  * refuses every cross-origin call. Before init(), so that the hooks cover every route.
  */
 export function registerHttpSecurity(app: NestFastifyApplication, config: AppConfig): void {
-  const headers = securityHeaders();
+  const headers = SECURITY_HEADERS;
   app
     .getHttpAdapter()
     .getInstance()
@@ -34,7 +35,10 @@ export function registerHttpSecurity(app: NestFastifyApplication, config: AppCon
   app.enableCors({
     origin: [...origins],
     methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE'],
-    allowedHeaders: ['Authorization', 'Content-Type', 'If-Match', 'X-Request-Id'],
+    allowedHeaders: ['Authorization', 'Content-Type', 'If-Match', 'X-Request-Id', 'traceparent', 'tracestate'],
+    // A bad preflight (no Access-Control-Request-Method) goes on to routing and its problem+json 404,
+    // instead of @fastify/cors' plain-text 400.
+    strictPreflight: false,
     exposedHeaders: EXPOSED_HEADERS,
     // Browsers cap this (Chrome at 2 h); 10 min keeps a changed list from lingering.
     maxAge: 600,
@@ -48,7 +52,7 @@ export function registerHttpSecurity(app: NestFastifyApplication, config: AppCon
  * request: on the benchmark's VM, GET by id ran at ~17k req/s with helmet per request, ~5-7k with
  * @fastify/helmet, and ~22k with these headers copied (~25k without any).
  */
-export function securityHeaders(): Readonly<Record<string, string>> {
+function securityHeaders(): Readonly<Record<string, string>> {
   const headers: Record<string, string> = {};
   const recorder = {
     setHeader: (name: string, value: string) => void (headers[name.toLowerCase()] = value),
@@ -71,3 +75,6 @@ export function securityHeaders(): Readonly<Record<string, string>> {
   });
   return headers;
 }
+
+/** The headers every response carries; also set by hand where Fastify answers before its hooks run. */
+export const SECURITY_HEADERS = securityHeaders();

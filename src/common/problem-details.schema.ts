@@ -74,6 +74,7 @@ export const HEADER_COMPONENTS: Record<string, HeaderObject> = {
   'X-Request-Id': {
     description: "The request's id (the client's own when it sent a well-formed one); in every log line.",
     schema: { type: 'string' },
+    required: true,
   },
   'RateLimit-Limit': {
     description: 'Requests this client may make per window (absent when rate limiting is off).',
@@ -84,8 +85,13 @@ export const HEADER_COMPONENTS: Record<string, HeaderObject> = {
   ETag: {
     description: 'The version of the item, for If-Match on a later PATCH or DELETE.',
     schema: { type: 'string', example: '"3"' },
+    required: true,
   },
-  Location: { description: 'The path of the new item.', schema: { type: 'string', example: '/items/a1' } },
+  Location: {
+    description: 'The path of the new item.',
+    schema: { type: 'string', example: '/items/a1' },
+    required: true,
+  },
   'Retry-After': { description: 'Seconds to wait before retrying.', schema: { type: 'integer' }, required: true },
   'WWW-Authenticate': {
     description: 'How to authenticate: `Bearer realm="items-service"`.',

@@ -207,7 +207,7 @@ describe('loadConfig', () => {
         RATE_LIMIT_MAX: '0',
         RATE_LIMIT_WINDOW: '10s',
         TRUST_PROXY: '10.0.0.0/8, loopback,2001:db8::1',
-        CORS_ORIGINS: 'https://app.example.com,http://localhost:3000',
+        CORS_ORIGINS: 'https://App.Example.com,http://localhost:3000',
       });
       assert.deepEqual(config.rateLimit, { max: 0, windowMs: 10_000 });
       assert.deepEqual(config.http.trustProxy, ['10.0.0.0/8', 'loopback', '2001:db8::1']);

@@ -89,7 +89,8 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
       keepAliveTimeoutMs: v.HTTP_KEEPALIVE_TIMEOUT as number,
       maxHeaderBytes: v.HTTP_MAX_HEADER_SIZE as number,
       trustProxy: (v.TRUST_PROXY as number | string[] | undefined) ?? false,
-      corsOrigins: (v.CORS_ORIGINS as string[] | undefined) ?? [],
+      // Browsers send scheme and host in lower case, and the CORS plugin compares strings exactly.
+      corsOrigins: ((v.CORS_ORIGINS as string[] | undefined) ?? []).map((origin) => origin.toLowerCase()),
     },
     rateLimit: { max: v.RATE_LIMIT_MAX as number, windowMs: v.RATE_LIMIT_WINDOW as number },
     docs: { enabled: v.DOCS_ENABLED as boolean },

@@ -20,10 +20,6 @@ import { HealthCheckFailedError, type Probe } from './health.errors.js';
 import { LifecycleHealth } from './lifecycle.health.js';
 import { StoreHealth } from './store.health.js';
 
-/**
- * The three probes Kubernetes uses. 200 with each check's result, or a 503 problem that names the
- * failing checks. A probe is logged only when its outcome changes, not on every call.
- */
 const CHECKS = { type: 'object', additionalProperties: { type: 'object' } } as const;
 
 /** What a passing probe answers (terminus's result): each check by name, with its status. */
@@ -56,6 +52,10 @@ function ApiProbe(operationId: string, summary: string, description: string): Me
   );
 }
 
+/**
+ * The three probes Kubernetes uses. 200 with each check's result, or a 503 problem that names the
+ * failing checks. A probe is logged only when its outcome changes, not on every call.
+ */
 @Controller()
 @ApiTags('health')
 export class HealthController {

@@ -139,7 +139,8 @@ export class ItemsController {
   @ApiParam(ID_PARAM)
   @ApiHeader(IF_MATCH)
   @ApiNoContentResponse({ description: 'Deleted, and on disk.', headers: { ...requestId, ...rateLimit } })
-  @ApiProblems(404, 412, 414, 503)
+  // A DELETE may carry a body, which is parsed like any other (and refused the same way).
+  @ApiProblems(404, 412, 413, 414, 415, 503)
   async remove(@Param('id', ItemIdPipe) id: string, @Headers('if-match') ifMatch: string | undefined): Promise<void> {
     await this.items.remove(id, parseIfMatch(ifMatch));
   }

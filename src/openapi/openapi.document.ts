@@ -22,8 +22,9 @@ export function buildOpenApiDocument(app: INestApplication, version: string): Op
     .setTitle('items-service')
     .setDescription(DESCRIPTION)
     .setVersion(version)
-    // Where `npm start` listens; generated clients take another base URL as a setting.
-    .addServer('http://localhost:8080', 'A local instance (npm start)')
+    // Relative: Swagger UI then calls the host that served it (an absolute URL would be refused by the
+    // CSP anywhere else); generated clients take the base URL as a setting.
+    .addServer('/', 'The host that serves this document')
     .setLicense('MIT', 'https://opensource.org/licenses/MIT')
     .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'One of the keys in API_KEYS.' }, API_KEY_SCHEME)
     .addTag('items', 'The items API.')

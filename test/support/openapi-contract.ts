@@ -29,7 +29,7 @@ interface OpenApiDocument {
   components: { headers?: Record<string, Header> };
 }
 
-/** What the suites checked against the document, for the contract spec to report. */
+/** What a test file checked against the document (each file runs in its own process); the fuzz test reports it. */
 export const contractStats = { validated: 0, undocumented: 0, violations: [] as string[] };
 
 /**

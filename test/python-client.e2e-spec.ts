@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { OPENAPI_DOCUMENT_PATH } from './support/openapi-contract.js';
 import { PROJECT_ROOT, type ServerProcess, startServer } from './support/server-process.js';
 import { makeTempDir } from './support/temp-dir.js';
 
@@ -38,7 +39,7 @@ describe('Generated Python client (swagger-codegen) against the built server', (
         '--lang',
         'python',
         '--input-spec',
-        path.join(PROJECT_ROOT, 'openapi/openapi.json'),
+        OPENAPI_DOCUMENT_PATH,
         '--output',
         out,
         '--additional-properties',

@@ -23,6 +23,9 @@ export class AdminDisabledError extends DomainError {
 
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
+/** The name under which the OpenAPI document describes ApiKeyGuard's bearer keys. */
+export const API_KEY_SCHEME = 'apiKey';
+
 /**
  * Bearer API keys from `API_KEYS`. Writes need a key when keys are configured; reads too when
  * `AUTH_READS=true`. Keys are compared as SHA-256 digests with timingSafeEqual, against every key,

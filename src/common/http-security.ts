@@ -22,12 +22,11 @@ const EXPOSED_HEADERS = [
  * refuses every cross-origin call. Before init(), so that the hooks cover every route.
  */
 export function registerHttpSecurity(app: NestFastifyApplication, config: AppConfig): void {
-  const headers = SECURITY_HEADERS;
   app
     .getHttpAdapter()
     .getInstance()
     .addHook('onRequest', (_request, reply, done) => {
-      void reply.headers(headers);
+      void reply.headers(SECURITY_HEADERS);
       done();
     });
   const origins = config.http.corsOrigins;

@@ -24,10 +24,9 @@ import {
   type SecurityRequirementObject,
 } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { ApiKeyGuard } from '../auth/api-key.guard.js';
+import { API_KEY_SCHEME, ApiKeyGuard } from '../auth/api-key.guard.js';
 import { RateLimitGuard } from '../rate-limit/rate-limit.guard.js';
 import { ApiProblems, RESPONSE_HEADERS } from '../common/problem-details.schema.js';
-import { API_KEY_SCHEME } from '../openapi/openapi.document.js';
 import { CreateItemDto } from './dto/create-item.dto.js';
 import { ItemResponse, ItemsPageResponse } from './dto/item.response.js';
 import { ItemIdPipe } from './item-id.pipe.js';

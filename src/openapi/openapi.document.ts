@@ -1,10 +1,8 @@
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { HEADER_COMPONENTS } from '../common/problem-details.schema.js';
+import { API_KEY_SCHEME } from '../auth/api-key.guard.js';
 import type { AppConfig } from '../config/app-config.js';
-
-/** The name of the security scheme the operations refer to. */
-export const API_KEY_SCHEME = 'apiKey';
 
 const DESCRIPTION = `Items, stored durably: a write is acknowledged only once it is on disk.
 

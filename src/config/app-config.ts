@@ -79,7 +79,11 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
-    app: { env: v.APP_ENV as AppEnv, version, commit: v.BUILD_COMMIT as string },
+    app: {
+      env: v.APP_ENV as AppEnv,
+      version: (v.BUILD_VERSION as string | undefined) ?? version,
+      commit: v.BUILD_COMMIT as string,
+    },
     http: {
       host: v.HOST as string,
       port: v.PORT as number,

@@ -4,6 +4,8 @@
 # root file system. Build: docker build --build-arg VERSION=0.1.0 --build-arg COMMIT=$(git rev-parse --short HEAD) .
 
 FROM node:24-bookworm-slim AS build
+# No analytics calls from dependencies' install scripts (@scarf/scarf, via Swagger UI and Spectral).
+ENV SCARF_ANALYTICS=false
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund

@@ -1,0 +1,164 @@
+{{/*
+Expand the name of the chart.
+*/}}
+{{- define "items-service.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Create a default fully qualified app name.
+We truncate at 63 chars because some Kubernetes name fields are limited to this (by the DNS naming spec).
+If release name contains chart name it will be used as a full name.
+*/}}
+{{- define "items-service.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Create chart name and version as used by the chart label.
+*/}}
+{{- define "items-service.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Common labels
+*/}}
+{{- define "items-service.labels" -}}
+helm.sh/chart: {{ include "items-service.chart" . }}
+{{ include "items-service.selectorLabels" . }}
+{{- if .Chart.AppVersion }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/*
+Selector labels: stable for the release's lifetime (a Deployment's selector cannot change).
+*/}}
+{{- define "items-service.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "items-service.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+Create the name of the service account to use
+*/}}
+{{- define "items-service.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "items-service.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+The image reference: a digest wins over the tag, which defaults to the chart's appVersion.
+*/}}
+{{- define "items-service.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Where the API keys are mounted; the service reads API_KEYS_FILE and ADMIN_API_KEYS_FILE from here.
+*/}}
+{{- define "items-service.secretMountPath" -}}
+/var/run/secrets/items-service
+{{- end }}
+
+{{/*
+The Secret holding the API keys: the user's, or the one this chart creates. Empty when there is none.
+*/}}
+{{- define "items-service.secretName" -}}
+{{- if .Values.auth.existingSecret }}
+{{- .Values.auth.existingSecret }}
+{{- else if or .Values.auth.apiKeys .Values.auth.adminApiKeys }}
+{{- include "items-service.fullname" . }}
+{{- end }}
+{{- end }}
+
+{{/*
+The key of that Secret holding the API keys ("" when it has none), and the same for the admin keys.
+*/}}
+{{- define "items-service.apiKeysKey" -}}
+{{- if .Values.auth.existingSecret }}
+{{- .Values.auth.existingSecretKeys.apiKeys }}
+{{- else if .Values.auth.apiKeys }}
+{{- "api-keys" }}
+{{- end }}
+{{- end }}
+
+{{- define "items-service.adminApiKeysKey" -}}
+{{- if .Values.auth.existingSecret }}
+{{- .Values.auth.existingSecretKeys.adminApiKeys }}
+{{- else if .Values.auth.adminApiKeys }}
+{{- "admin-api-keys" }}
+{{- end }}
+{{- end }}
+
+{{/*
+The port Prometheus scrapes: the separate metrics port when METRICS_PORT is set, else the API's.
+*/}}
+{{- define "items-service.metricsPortName" -}}
+{{- if .Values.metrics.port }}metrics{{ else }}http{{ end }}
+{{- end }}
+
+{{/*
+Refuses values the service would refuse at start, or that would break the store. Rendering fails with
+the reason instead of installing a pod that crash-loops. Included by the Deployment.
+*/}}
+{{- define "items-service.validate" -}}
+{{- if gt (int .Values.replicaCount) 1 }}
+{{- fail (printf "replicaCount must be 1: the JSON-file store is owned by one process (strategy Recreate, ReadWriteOnce volume); got %d" (int .Values.replicaCount)) }}
+{{- end }}
+{{- $auth := .Values.auth }}
+{{- if and $auth.existingSecret (or $auth.apiKeys $auth.adminApiKeys) }}
+{{- fail "auth.existingSecret and auth.apiKeys/auth.adminApiKeys are both set: keep the keys in one place" }}
+{{- end }}
+{{- if and $auth.disabled (include "items-service.apiKeysKey" .) }}
+{{- fail "auth.disabled=true and API keys (auth.apiKeys or auth.existingSecret) are both set: choose one" }}
+{{- end }}
+{{- if and (eq .Values.config.appEnv "prod") (not $auth.disabled) (not (include "items-service.apiKeysKey" .)) }}
+{{- fail `
+auth: with config.appEnv=prod the service refuses to start without API keys. Choose one:
+  - auth.apiKeys: keys of 16-256 characters of [A-Za-z0-9._~+/=-], e.g.
+      --set-file 'auth.apiKeys[0]=./api-key.txt' (create it with: openssl rand -base64 32 | tr -d '\n' > api-key.txt)
+  - auth.existingSecret: a Secret you manage whose key "api-keys" (auth.existingSecretKeys.apiKeys) holds the keys
+  - auth.disabled=true: no authentication, on purpose (e.g. behind an authenticating gateway)` }}
+{{- end }}
+{{- if and .Values.metrics.port (not .Values.metrics.enabled) }}
+{{- fail "metrics.port is set but metrics.enabled=false: choose one" }}
+{{- end }}
+{{- if and .Values.metrics.port (eq (int .Values.metrics.port) (int .Values.containerPort)) }}
+{{- fail "metrics.port must differ from containerPort" }}
+{{- end }}
+{{- if and .Values.metrics.serviceMonitor.enabled (not .Values.metrics.enabled) }}
+{{- fail "metrics.serviceMonitor.enabled=true needs metrics.enabled=true" }}
+{{- end }}
+{{- $pdb := .Values.podDisruptionBudget }}
+{{- if and $pdb.enabled (eq (kindIs "invalid" $pdb.minAvailable) (kindIs "invalid" $pdb.maxUnavailable)) }}
+{{- fail "podDisruptionBudget: set exactly one of minAvailable and maxUnavailable (the other null)" }}
+{{- end }}
+{{- end }}
+
+{{/*
+Labels of the `helm test` pod: not the selector labels, so that neither the Service nor the
+NetworkPolicy takes it for the service's pod.
+*/}}
+{{- define "items-service.testSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "items-service.name" . }}-test
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}

@@ -1,0 +1,537 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { parse as parseYaml } from 'yaml';
+import { loadConfig } from '../src/config/app-config.js';
+import { parseDuration } from '../src/config/duration.js';
+import {
+  CHART_DIR,
+  ciValuesFiles,
+  createHelm,
+  type Helm,
+  type K8sObject,
+  NAMESPACE,
+  type Render,
+} from './support/helm.js';
+import { type Problem, typecheckWithKubernetesTypes, validateWithModels } from './support/kubernetes-validation.js';
+import { PROJECT_ROOT } from './support/server-process.js';
+import { makeTempDir } from './support/temp-dir.js';
+
+const CI_FILES = ciValuesFiles();
+const DEFAULT_FILE = 'ci/default-values.yaml';
+const EXISTING_SECRET_FILE = 'ci/existing-secret-values.yaml';
+const ALL_FEATURES_FILE = 'ci/ingress-servicemonitor-pdb-values.yaml';
+const OPTIONAL_KINDS = ['Ingress', 'ServiceMonitor', 'PodDisruptionBudget', 'NetworkPolicy'];
+const SECRET_MOUNT_PATH = '/var/run/secrets/items-service';
+/** The service's own defaults, for a variable the chart leaves unset. */
+const SERVICE_DEFAULTS: Record<string, string> = { SHUTDOWN_DRAIN_DELAY: '5s', SHUTDOWN_TIMEOUT: '10s' };
+const MIN_MARGIN_MS = 5_000;
+
+// ---------------------------------------------------------------------------------------------------
+// Reading the rendered objects
+
+const byKind = (render: Render, kind: string) => render.objects.filter((object) => object.kind === kind);
+
+function single(render: Render, kind: string): K8sObject {
+  const found = byKind(render, kind);
+  assert.equal(found.length, 1, `expected one ${kind}, found ${found.length}`);
+  return found[0]!;
+}
+
+interface PodTemplate {
+  owner: string;
+  spec: any;
+}
+
+/** The pod specs of every workload: the Deployment's template and the `helm test` pod. */
+function podTemplates(render: Render): PodTemplate[] {
+  return render.objects.flatMap((object): PodTemplate[] => {
+    const owner = `${object.kind}/${object.metadata.name}`;
+    if (object.kind === 'Pod') return [{ owner, spec: object.spec }];
+    if (['Deployment', 'StatefulSet', 'DaemonSet', 'Job'].includes(object.kind))
+      return [{ owner, spec: object.spec.template.spec }];
+    return [];
+  });
+}
+
+function containersOf(spec: any): any[] {
+  return [...(spec.initContainers ?? []), ...(spec.containers ?? [])];
+}
+
+/** The service's container and the environment it starts with: its ConfigMap, then its own env. */
+function serviceContainer(render: Render): { deployment: K8sObject; container: any; env: Record<string, string> } {
+  const deployment = single(render, 'Deployment');
+  const container = deployment.spec.template.spec.containers.find((c: any) => c.name === 'items-service');
+  assert.ok(container, 'no items-service container');
+  const env: Record<string, string> = {};
+  for (const source of container.envFrom ?? []) {
+    if (!source.configMapRef) continue;
+    const configMap = byKind(render, 'ConfigMap').find((c) => c.metadata.name === source.configMapRef.name);
+    assert.ok(configMap, `envFrom names ConfigMap ${source.configMapRef.name}, which the chart does not render`);
+    Object.assign(env, configMap.data);
+  }
+  for (const variable of container.env ?? []) if (variable.value !== undefined) env[variable.name] = variable.value;
+  return { deployment, container, env };
+}
+
+function durationMs(env: Record<string, string>, variable: string): number {
+  const text = env[variable] ?? SERVICE_DEFAULTS[variable]!;
+  const ms = parseDuration(text);
+  assert.ok(ms !== undefined, `${variable}=${text} is not a duration the service accepts`);
+  return ms;
+}
+
+/** The API keys a values file gives the chart (the secrets that must not leak). */
+function keysIn(valuesFile: string): string[] {
+  const values = parseYaml(readFileSync(path.join(CHART_DIR, valuesFile), 'utf8')) as {
+    auth?: { apiKeys?: string[]; adminApiKeys?: string[] };
+  };
+  return [...(values.auth?.apiKeys ?? []), ...(values.auth?.adminApiKeys ?? [])];
+}
+
+const base64 = (text: string) => Buffer.from(text).toString('base64');
+
+function assertRestricted(template: PodTemplate): void {
+  const pod = template.spec.securityContext ?? {};
+  assert.equal(pod.runAsNonRoot, true, `${template.owner}: pod runAsNonRoot`);
+  assert.equal(pod.runAsUser, 65534, `${template.owner}: pod runAsUser`);
+  assert.equal(pod.runAsGroup, 65534, `${template.owner}: pod runAsGroup`);
+  assert.equal(pod.fsGroup, 65534, `${template.owner}: pod fsGroup`);
+  assert.equal(pod.seccompProfile?.type, 'RuntimeDefault', `${template.owner}: pod seccompProfile`);
+  assert.equal(template.spec.automountServiceAccountToken, false, `${template.owner}: automountServiceAccountToken`);
+  assert.equal(template.spec.hostNetwork ?? false, false, `${template.owner}: hostNetwork`);
+  const containers = containersOf(template.spec);
+  assert.ok(containers.length > 0, `${template.owner}: no containers`);
+  for (const container of containers) {
+    const where = `${template.owner} container ${container.name}`;
+    const context = container.securityContext ?? {};
+    assert.equal(context.allowPrivilegeEscalation, false, `${where}: allowPrivilegeEscalation`);
+    assert.equal(context.readOnlyRootFilesystem, true, `${where}: readOnlyRootFilesystem`);
+    assert.equal(context.runAsNonRoot, true, `${where}: runAsNonRoot`);
+    assert.equal(context.privileged ?? false, false, `${where}: privileged`);
+    assert.deepEqual(context.capabilities?.drop, ['ALL'], `${where}: capabilities.drop`);
+    assert.deepEqual(context.capabilities?.add ?? [], [], `${where}: capabilities.add`);
+    assert.ok(
+      context.runAsUser === undefined || context.runAsUser !== 0,
+      `${where}: runAsUser must not be root (${context.runAsUser})`,
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+describe('Helm chart helm/items-service', () => {
+  let helm: Helm;
+  const renders = new Map<string, Render>();
+
+  before(async () => {
+    helm = createHelm();
+    for (const file of CI_FILES) renders.set(file, await helm.template([file]));
+  });
+  after(() => helm?.remove());
+
+  const rendered = (file: string) => {
+    const render = renders.get(file);
+    assert.ok(render, `${file} was not rendered`);
+    return render;
+  };
+
+  it('when the ci directory is listed, then it has the default, all-features and existing-secret values files', () => {
+    for (const file of [DEFAULT_FILE, ALL_FEATURES_FILE, EXISTING_SECRET_FILE]) assert.ok(CI_FILES.includes(file));
+  });
+
+  // helm lint turns the templates' `fail` into an info line, so values.yaml alone lints clean although
+  // it does not render without a key (a test below); the renders are checked by `helm template`.
+  describe('helm lint --strict', () => {
+    for (const file of [undefined, ...CI_FILES]) {
+      it(`when linted with ${file ?? 'values.yaml alone'}, then there is no warning or error`, async () => {
+        const result = await helm.run(['lint', '.', '--strict', ...(file ? ['--values', file] : [])]);
+        const output = result.stdout + result.stderr;
+        assert.equal(result.code, 0, output);
+        assert.doesNotMatch(output, /\[(WARNING|ERROR)\]/);
+        assert.match(output, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+      });
+    }
+  });
+
+  describe('Kubernetes schemas', () => {
+    /** An unknown field: no JSON schema of Kubernetes' rejects it; the compiler's excess property check does. */
+    let unknownField: Render;
+    /** A wrong type inside an object the chart passes through as it is: the chart's schema cannot see it. */
+    let wrongType: Render;
+    let typeProblems: Map<string, Problem[]>;
+
+    before(async () => {
+      unknownField = await helm.template([DEFAULT_FILE], { set: ['containerSecurityContext.readOnlyRootFS=true'] });
+      wrongType = await helm.template([DEFAULT_FILE], { set: ['podSecurityContext.runAsUser=abc'] });
+      const sets = new Map(CI_FILES.map((file) => [file, rendered(file).objects]));
+      sets.set('unknown-field', unknownField.objects);
+      typeProblems = await typecheckWithKubernetesTypes(sets);
+    });
+
+    for (const file of CI_FILES) {
+      it(`when ${file} is rendered, then every object is valid for kubernetes-models`, () => {
+        const render = rendered(file);
+        assert.ok(render.objects.length >= 5, `only ${render.objects.length} objects`);
+        assert.deepEqual(validateWithModels(render.objects), []);
+      });
+
+      it(`when ${file} is rendered, then every object type-checks against kubernetes-types`, () => {
+        assert.deepEqual(typeProblems.get(file), []);
+      });
+    }
+
+    it('when a security context has an unknown key, then the type check names it (the JSON schemas let it through)', () => {
+      assert.deepEqual(validateWithModels(unknownField.objects), []);
+      const problems = typeProblems.get('unknown-field') ?? [];
+      // The Deployment's container and the test pod's.
+      assert.equal(problems.length, 2, JSON.stringify(problems, null, 2));
+      for (const problem of problems) {
+        assert.match(problem.message, /TS2353: .*'"?readOnlyRootFS"?' does not exist in type 'SecurityContext'/);
+      }
+      assert.deepEqual(problems.map((problem) => problem.object).sort(), [
+        'Deployment/items-items-service',
+        'Pod/items-items-service-test-connection',
+      ]);
+    });
+
+    it('when a security context field has the wrong type, then kubernetes-models names the field', () => {
+      const problems = validateWithModels(wrongType.objects);
+      assert.equal(problems.length, 2, JSON.stringify(problems, null, 2));
+      assert.match(problems[0]!.message, /spec\/template\/spec\/securityContext\/runAsUser must be integer/);
+      assert.match(problems[1]!.message, /spec\/securityContext\/runAsUser must be integer/);
+    });
+  });
+
+  describe('policies', () => {
+    for (const file of CI_FILES) {
+      describe(`with ${file}`, () => {
+        it('then every container of every pod, the test pod included, has the restricted security context', () => {
+          const templates = podTemplates(rendered(file));
+          assert.deepEqual(templates.map((t) => t.owner).sort(), [
+            'Deployment/items-items-service',
+            'Pod/items-items-service-test-connection',
+          ]);
+          for (const template of templates) assertRestricted(template);
+        });
+
+        it('then /tmp and /data are writable volumes and the root file system is read-only', () => {
+          const { deployment, container } = serviceContainer(rendered(file));
+          const volumes = new Map<string, any>(
+            deployment.spec.template.spec.volumes.map((volume: any) => [volume.name, volume]),
+          );
+          const mountAt = (mountPath: string) => container.volumeMounts.find((m: any) => m.mountPath === mountPath);
+          assert.ok(volumes.get(mountAt('/tmp')?.name)?.emptyDir, '/tmp is not an emptyDir');
+          const data = volumes.get(mountAt('/data')?.name);
+          assert.ok(data?.persistentVolumeClaim ?? data?.emptyDir, '/data has no volume');
+        });
+
+        it('then the probes ask /startupz, /healthz and /readyz on the port named http, which is PORT', () => {
+          const { container, env } = serviceContainer(rendered(file));
+          const http = container.ports.find((port: any) => port.name === 'http');
+          assert.ok(http, 'no container port named http');
+          assert.equal(http.containerPort, Number(env.PORT), 'the http port is not PORT');
+          const probes = { startupProbe: '/startupz', livenessProbe: '/healthz', readinessProbe: '/readyz' };
+          for (const [probe, probePath] of Object.entries(probes)) {
+            assert.deepEqual(container[probe]?.httpGet, { path: probePath, port: 'http' }, probe);
+          }
+          const metrics = container.ports.find((port: any) => port.name === 'metrics');
+          assert.equal(metrics?.containerPort, env.METRICS_PORT === undefined ? undefined : Number(env.METRICS_PORT));
+        });
+
+        it('then terminationGracePeriodSeconds covers the drain delay, the shutdown timeout and 5 s', () => {
+          const { deployment, env } = serviceContainer(rendered(file));
+          const graceMs = deployment.spec.template.spec.terminationGracePeriodSeconds * 1000;
+          const needed = durationMs(env, 'SHUTDOWN_DRAIN_DELAY') + durationMs(env, 'SHUTDOWN_TIMEOUT') + MIN_MARGIN_MS;
+          assert.ok(graceMs >= needed, `grace ${graceMs} ms < ${needed} ms`);
+        });
+
+        it('then no API key appears anywhere but base64-encoded in the Secret', () => {
+          const render = rendered(file);
+          for (const key of keysIn(file)) {
+            assert.ok(!render.text.includes(key), 'a key appears in clear in the rendered manifests');
+            for (const object of render.objects) {
+              if (object.kind === 'Secret') continue;
+              const text = JSON.stringify(object);
+              assert.ok(!text.includes(key) && !text.includes(base64(key)), `a key appears in ${object.kind}`);
+            }
+          }
+          for (const secret of byKind(render, 'Secret')) {
+            assert.equal(secret.stringData, undefined, 'stringData holds secrets in clear');
+            const stored = Object.values<string>(secret.data ?? {})
+              .map((value) => Buffer.from(value, 'base64').toString('utf8'))
+              .join('\n');
+            for (const key of keysIn(file)) assert.ok(stored.split('\n').includes(key), 'a key is missing');
+          }
+        });
+
+        it('then API_KEYS_FILE and ADMIN_API_KEYS_FILE name files of the mounted key Secret', () => {
+          const render = rendered(file);
+          const { deployment, container, env } = serviceContainer(render);
+          for (const variable of ['API_KEYS', 'ADMIN_API_KEYS']) {
+            assert.equal(env[variable], undefined, `${variable} is set in clear`);
+            const keysFile = env[`${variable}_FILE`];
+            if (keysFile === undefined) continue;
+            const mount = container.volumeMounts.find((m: any) => keysFile.startsWith(`${m.mountPath}/`));
+            assert.ok(mount, `${variable}_FILE=${keysFile} is not in a mounted volume`);
+            assert.equal(mount.mountPath, SECRET_MOUNT_PATH);
+            assert.equal(mount.readOnly, true);
+            const volume = deployment.spec.template.spec.volumes.find((v: any) => v.name === mount.name);
+            const item = volume?.secret?.items?.find((i: any) => i.path === path.posix.basename(keysFile));
+            assert.ok(item, `${variable}_FILE=${keysFile}: the Secret volume has no such item`);
+            assert.equal(volume.secret.defaultMode, 0o440);
+            const ownSecret = byKind(render, 'Secret').find((s) => s.metadata.name === volume.secret.secretName);
+            if (ownSecret) assert.ok(item.key in ownSecret.data, `the Secret has no key ${item.key}`);
+          }
+        });
+
+        it('then the service accepts the environment the chart gives it, with the keys mounted as files', () => {
+          const render = rendered(file);
+          const { deployment, container, env } = serviceContainer(render);
+          const secretFiles = makeTempDir('helm-keys-');
+          try {
+            // The key files as the kubelet would mount them: from the chart's Secret, or a stand-in for a
+            // Secret the chart does not manage.
+            const volume = deployment.spec.template.spec.volumes.find((v: any) => v.secret);
+            const ownSecret = byKind(render, 'Secret')[0];
+            const local = { ...env };
+            for (const variable of ['API_KEYS_FILE', 'ADMIN_API_KEYS_FILE']) {
+              if (local[variable] === undefined) continue;
+              const item = volume.secret.items.find((i: any) => i.path === path.posix.basename(local[variable]!));
+              const stored = ownSecret?.data?.[item.key] as string | undefined;
+              local[variable] = path.join(secretFiles.dir, item.path);
+              writeFileSync(
+                local[variable],
+                stored === undefined ? 'stand-in-key-0123456789abcdef\n' : Buffer.from(stored, 'base64'),
+              );
+            }
+            const config = loadConfig(local);
+            assert.equal(config.http.port, container.ports.find((p: any) => p.name === 'http').containerPort);
+            assert.equal(config.store.path, '/data/items.json');
+            if (env.API_KEYS_FILE !== undefined) assert.ok(config.auth.apiKeys.length > 0, 'no API key was read');
+            for (const key of keysIn(file)) assert.ok(config.secrets.includes(key), 'a key was not read');
+          } finally {
+            secretFiles.remove();
+          }
+        });
+
+        it('then no selector holds helm.sh/chart, and the Service selects the service pod, not the test pod', () => {
+          const render = rendered(file);
+          const { deployment } = serviceContainer(render);
+          const selectors = [
+            deployment.spec.selector.matchLabels,
+            single(render, 'Service').spec.selector,
+            ...byKind(render, 'PodDisruptionBudget').map((pdb) => pdb.spec.selector.matchLabels),
+            ...byKind(render, 'NetworkPolicy').map((policy) => policy.spec.podSelector.matchLabels),
+            ...byKind(render, 'ServiceMonitor').map((monitor) => monitor.spec.selector.matchLabels),
+          ];
+          const selects = (selector: Record<string, string>, labels: Record<string, string> = {}) =>
+            Object.entries(selector).every(([name, value]) => labels[name] === value);
+          for (const selector of selectors) {
+            assert.ok(!('helm.sh/chart' in selector), 'a selector holds helm.sh/chart');
+            assert.ok(selects(selector, deployment.spec.template.metadata.labels), 'a selector misses the pod');
+            assert.ok(!selects(selector, single(render, 'Pod').metadata.labels), 'a selector takes the test pod');
+          }
+        });
+
+        it('then the ServiceMonitor scrapes /metrics on a Service port that leads to the serving container port', () => {
+          const render = rendered(file);
+          const { container, env } = serviceContainer(render);
+          for (const monitor of byKind(render, 'ServiceMonitor')) {
+            const [endpoint] = monitor.spec.endpoints;
+            assert.equal(endpoint.path, '/metrics');
+            assert.equal(endpoint.port, env.METRICS_PORT === undefined ? 'http' : 'metrics');
+            const servicePort = single(render, 'Service').spec.ports.find((p: any) => p.name === endpoint.port);
+            assert.ok(servicePort, `the Service has no port named ${endpoint.port}`);
+            assert.ok(container.ports.some((p: any) => p.name === servicePort.targetPort));
+          }
+        });
+      });
+    }
+
+    it('when the shutdown timings are not the defaults, then the grace period is their sum plus the margin', async () => {
+      const render = await helm.template([DEFAULT_FILE], {
+        set: ['shutdown.drainDelaySeconds=30', 'shutdown.timeoutSeconds=120', 'shutdown.marginSeconds=7'],
+      });
+      const { deployment, env } = serviceContainer(render);
+      assert.equal(env.SHUTDOWN_DRAIN_DELAY, '30s');
+      assert.equal(env.SHUTDOWN_TIMEOUT, '120s');
+      assert.equal(deployment.spec.template.spec.terminationGracePeriodSeconds, 157);
+    });
+
+    it('when replicaCount is 2, then rendering fails and says why', async () => {
+      const result = await helm.run(['template', 'items', '.', '--values', DEFAULT_FILE, '--set', 'replicaCount=2']);
+      assert.notEqual(result.code, 0);
+      assert.match(
+        result.stderr,
+        /replicaCount must be 1: the JSON-file store is owned by one process \(strategy Recreate, ReadWriteOnce volume\)/,
+      );
+    });
+
+    it('when replicaCount is 0, then it renders (the service is stopped, the data kept)', async () => {
+      const render = await helm.template([DEFAULT_FILE], { set: ['replicaCount=0'] });
+      assert.equal(single(render, 'Deployment').spec.replicas, 0);
+      assert.equal(byKind(render, 'PersistentVolumeClaim').length, 1);
+    });
+
+    for (const [args, message] of [
+      [['--set', 'replicaCount=abc'], /replicaCount: Invalid type. Expected: integer, given: string/],
+      [['--set-string', 'service.port=x'], /service\.port: Invalid type. Expected: integer, given: string/],
+      [['--set', 'replicaCont=1'], /\(root\): Additional property replicaCont is not allowed/],
+      [['--set', 'persistence.enabeld=false'], /persistence: Additional property enabeld is not allowed/],
+      [['--set', 'auth.apiKeys[0]=short'], /auth\.apiKeys\.0: Does not match pattern/],
+    ] as const) {
+      it(`when ${args.join(' ')}, then values.schema.json rejects it`, async () => {
+        const result = await helm.run(['template', 'items', '.', '--values', DEFAULT_FILE, ...args]);
+        assert.notEqual(result.code, 0);
+        assert.match(result.stderr, /values don't meet the specifications of the schema/);
+        assert.match(result.stderr, message);
+      });
+    }
+
+    it('when the defaults are rendered, then no optional feature is on, and the store is one pod on a volume', () => {
+      const render = rendered(DEFAULT_FILE);
+      for (const kind of OPTIONAL_KINDS) assert.equal(byKind(render, kind).length, 0, `${kind} is on by default`);
+      const { deployment, container, env } = serviceContainer(render);
+      assert.equal(deployment.spec.replicas, 1);
+      assert.deepEqual(deployment.spec.strategy, { type: 'Recreate' });
+      const claim = single(render, 'PersistentVolumeClaim');
+      assert.deepEqual(claim.spec.accessModes, ['ReadWriteOnce']);
+      assert.equal(claim.spec.resources.requests.storage, '1Gi');
+      const data = deployment.spec.template.spec.volumes.find((v: any) => v.name === 'data');
+      assert.equal(data.persistentVolumeClaim.claimName, claim.metadata.name);
+      assert.ok(container.volumeMounts.some((m: any) => m.name === 'data' && m.mountPath === '/data'));
+      assert.equal(env.DB_PATH, '/data/items.json');
+      assert.equal(env.APP_ENV, 'prod');
+      assert.equal(container.resources, undefined, 'resources are chosen for the user');
+      assert.equal(single(render, 'Service').spec.type, 'ClusterIP');
+      assert.equal(single(render, 'Service').spec.ports[0].port, 80);
+      assert.equal(single(render, 'Service').spec.ports[0].targetPort, 'http');
+      assert.equal(single(render, 'ServiceAccount').automountServiceAccountToken, false);
+      assert.equal(single(render, 'Pod').metadata.annotations?.['helm.sh/hook'], 'test');
+    });
+
+    it('when every optional feature is on, then Ingress, ServiceMonitor, PodDisruptionBudget and NetworkPolicy are rendered', () => {
+      const render = rendered(ALL_FEATURES_FILE);
+      for (const kind of OPTIONAL_KINDS) assert.equal(byKind(render, kind).length, 1, kind);
+      const pdb = single(render, 'PodDisruptionBudget');
+      // One replica: maxUnavailable 0 (or minAvailable 1) would block every node drain.
+      assert.equal(pdb.spec.maxUnavailable, 1);
+      assert.equal(pdb.spec.minAvailable, undefined);
+      const ingress = single(render, 'Ingress');
+      assert.equal(ingress.spec.rules[0].http.paths[0].backend.service.name, single(render, 'Service').metadata.name);
+      assert.equal(single(render, 'ServiceMonitor').metadata.namespace, NAMESPACE);
+      assert.equal(serviceContainer(render).env.TRUST_PROXY, '1');
+    });
+
+    it('when an existing Secret is named, then the chart creates none and mounts that one', () => {
+      const render = rendered(EXISTING_SECRET_FILE);
+      assert.equal(byKind(render, 'Secret').length, 0);
+      const { deployment, env } = serviceContainer(render);
+      const volume = deployment.spec.template.spec.volumes.find((v: any) => v.secret);
+      assert.equal(volume.secret.secretName, 'items-api-keys');
+      assert.deepEqual(volume.secret.items, [
+        { key: 'client-keys', path: 'api-keys' },
+        { key: 'admin-keys', path: 'admin-api-keys' },
+      ]);
+      assert.equal(env.API_KEYS_FILE, `${SECRET_MOUNT_PATH}/api-keys`);
+      assert.equal(env.ADMIN_API_KEYS_FILE, `${SECRET_MOUNT_PATH}/admin-api-keys`);
+      assert.equal(deployment.spec.template.metadata.annotations['checksum/secret'], undefined);
+      assert.equal(byKind(render, 'PersistentVolumeClaim').length, 0, 'a claim is created beside the existing one');
+    });
+
+    it('when no API key is given with APP_ENV=prod, then rendering fails and names the three ways out', async () => {
+      const result = await helm.run(['template', 'items', '.']);
+      assert.notEqual(result.code, 0);
+      assert.match(result.stderr, /config\.appEnv=prod the service refuses to start without API keys/);
+      for (const option of ['auth.apiKeys', 'auth.existingSecret', 'auth.disabled=true']) {
+        assert.ok(result.stderr.includes(option), `the message does not mention ${option}`);
+      }
+    });
+
+    it('when auth is disabled on purpose, then it renders with AUTH_DISABLED=true and no key Secret', async () => {
+      const render = await helm.template([], { set: ['auth.disabled=true'] });
+      const { container, env } = serviceContainer(render);
+      assert.equal(env.AUTH_DISABLED, 'true');
+      assert.equal(env.API_KEYS_FILE, undefined);
+      assert.equal(byKind(render, 'Secret').length, 0);
+      assert.ok(!container.volumeMounts.some((m: any) => m.mountPath === SECRET_MOUNT_PATH));
+    });
+
+    it('when auth is disabled and keys are given too, then rendering fails (the service would refuse both)', async () => {
+      const result = await helm.run([
+        'template',
+        'items',
+        '.',
+        '--values',
+        DEFAULT_FILE,
+        '--set',
+        'auth.disabled=true',
+      ]);
+      assert.notEqual(result.code, 0);
+      assert.match(result.stderr, /auth\.disabled=true and API keys .* are both set/);
+    });
+
+    it('when a setting or a key changes, then the pod template checksum changes (the pod restarts)', async () => {
+      const annotations = async (set: string[]) =>
+        single(await helm.template([DEFAULT_FILE], { set }), 'Deployment').spec.template.metadata.annotations;
+      const before = await annotations([]);
+      const config = await annotations(['config.logLevel=debug']);
+      const key = await annotations(['auth.apiKeys[0]=another-ci-api-key-0123456789']);
+      assert.match(before['checksum/config'], /^[0-9a-f]{64}$/);
+      assert.notEqual(config['checksum/config'], before['checksum/config']);
+      assert.equal(config['checksum/secret'], before['checksum/secret']);
+      assert.notEqual(key['checksum/secret'], before['checksum/secret']);
+    });
+
+    it('when persistence is off, then the store is an emptyDir and no claim is made', async () => {
+      const render = await helm.template([DEFAULT_FILE], { set: ['persistence.enabled=false'] });
+      assert.equal(byKind(render, 'PersistentVolumeClaim').length, 0);
+      const data = single(render, 'Deployment').spec.template.spec.volumes.find((v: any) => v.name === 'data');
+      assert.deepEqual(data.emptyDir, {});
+    });
+
+    it('when installed with the defaults, then NOTES says how to reach the service and where the keys are, and warns of nothing', async () => {
+      const notes = await helm.notes([DEFAULT_FILE]);
+      assert.match(notes, /port-forward svc\/items-items-service 8080:80/);
+      assert.match(notes, /get secret items-items-service -o jsonpath='\{\.data\.api-keys\}' \| base64 -d/);
+      assert.match(notes, /helm test items/);
+      assert.doesNotMatch(notes, /WARNING/);
+    });
+
+    it('when persistence is off, then NOTES warns that the items are lost with the pod', async () => {
+      assert.match(await helm.notes(['ci/metrics-port-values.yaml']), /WARNING: persistence is disabled\..*LOST/);
+    });
+
+    it('when the Ingress is on without trustProxy and metrics.port, then NOTES warns of both', async () => {
+      const notes = await helm.notes([DEFAULT_FILE], { set: ['ingress.enabled=true'] });
+      assert.match(notes, /http:\/\/items\.example\.local\//);
+      assert.match(notes, /config\.trustProxy is empty.*\n.*ONE rate-limit bucket/);
+      assert.match(notes, /\/metrics is served on the API port, so the Ingress exposes it too/);
+      const configured = await helm.notes([ALL_FEATURES_FILE]);
+      assert.match(configured, /https:\/\/items\.example\.com\//);
+      assert.doesNotMatch(configured, /trustProxy is empty/);
+    });
+
+    it('when the keys come from an existing Secret or auth is off, then NOTES says so', async () => {
+      assert.match(await helm.notes([EXISTING_SECRET_FILE]), /From your Secret items-api-keys, key "client-keys"/);
+      assert.match(await helm.notes([], { set: ['auth.disabled=true'] }), /Authentication is DISABLED/);
+    });
+
+    it('when the helm test pod is rendered, then it runs the health check of the image, with its node, against the Service', () => {
+      // The image is distroless: no shell, and node only at the path the Dockerfile's ENTRYPOINT uses.
+      const pod = single(rendered(DEFAULT_FILE), 'Pod');
+      const [container] = pod.spec.containers;
+      const entrypoint = /^ENTRYPOINT \["([^"]+)"/m.exec(readFileSync(path.join(PROJECT_ROOT, 'Dockerfile'), 'utf8'));
+      assert.equal(container.command[0], entrypoint?.[1]);
+      assert.equal(container.command[1], 'dist/health/healthcheck.js');
+      assert.ok(existsSync(path.join(PROJECT_ROOT, 'src/health/healthcheck.ts')), 'the health check script is gone');
+      assert.equal(container.command[2], `http://items-items-service:80/readyz`);
+      assert.equal(
+        container.image,
+        single(rendered(DEFAULT_FILE), 'Deployment').spec.template.spec.containers[0].image,
+      );
+    });
+  });
+});

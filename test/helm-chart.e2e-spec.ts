@@ -15,6 +15,7 @@ import {
   type Render,
 } from './support/helm.js';
 import { type Problem, typecheckWithKubernetesTypes, validateWithModels } from './support/kubernetes-validation.js';
+import { readDockerfile, readImageSpec } from './support/dockerfile.js';
 import { PROJECT_ROOT } from './support/server-process.js';
 import { makeTempDir } from './support/temp-dir.js';
 
@@ -381,6 +382,11 @@ describe('Helm chart helm/items-service', () => {
       [['--set', 'replicaCont=1'], /\(root\): Additional property replicaCont is not allowed/],
       [['--set', 'persistence.enabeld=false'], /persistence: Additional property enabeld is not allowed/],
       [['--set', 'auth.apiKeys[0]=short'], /auth\.apiKeys\.0: Does not match pattern/],
+      [['--set', 'shutdown.marginSeconds=0'], /shutdown\.marginSeconds: Must be greater than or equal to 5/],
+      [
+        ['--set', 'livenessProbe.successThreshold=2'],
+        /livenessProbe\.successThreshold: livenessProbe\.successThreshold does not match: 1/,
+      ],
     ] as const) {
       it(`when ${args.join(' ')}, then values.schema.json rejects it`, async () => {
         const result = await helm.run(['template', 'items', '.', '--values', DEFAULT_FILE, ...args]);
@@ -523,10 +529,13 @@ describe('Helm chart helm/items-service', () => {
       // The image is distroless: no shell, and node only at the path the Dockerfile's ENTRYPOINT uses.
       const pod = single(rendered(DEFAULT_FILE), 'Pod');
       const [container] = pod.spec.containers;
-      const entrypoint = /^ENTRYPOINT \["([^"]+)"/m.exec(readFileSync(path.join(PROJECT_ROOT, 'Dockerfile'), 'utf8'));
-      assert.equal(container.command[0], entrypoint?.[1]);
-      assert.equal(container.command[1], 'dist/health/healthcheck.js');
-      assert.ok(existsSync(path.join(PROJECT_ROOT, 'src/health/healthcheck.ts')), 'the health check script is gone');
+      const image = readImageSpec(readDockerfile());
+      assert.equal(container.command[0], image.entrypoint[0]);
+      assert.deepEqual(container.command.slice(0, 2), image.healthcheck);
+      assert.ok(
+        existsSync(path.join(PROJECT_ROOT, 'src/health/container-healthcheck.ts')),
+        'the health check script is gone',
+      );
       assert.equal(container.command[2], `http://items-items-service:80/readyz`);
       assert.equal(
         container.image,

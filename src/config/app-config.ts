@@ -61,7 +61,8 @@ type Env = Record<string, string | undefined>;
 
 /**
  * Validates the environment and returns the typed configuration, or throws a ConfigError that lists
- * every problem. This is the only place that reads environment variables.
+ * every problem. This is the only place that reads environment variables, but for the container
+ * health check (src/health/container-healthcheck.ts), which reads HOST and PORT.
  */
 export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig {
   const problems: string[] = [];

@@ -134,15 +134,14 @@ export const envSchema = Joi.object({
   // Serves /metrics on this port only (and not on PORT), to keep metrics off the public port.
   METRICS_PORT: Joi.number().integer().port().invalid(0).messages({ 'any.invalid': '{{#label}} must not be 0' }),
   // Baked into the image at build time (build args COMMIT and VERSION); shown by items_service_build_info.
-  // Empty is unset: the image's ENV carries an empty value when the build arg was not given.
+  // The image's ENV carries an empty value when the build arg was not given: empty is unset, as for
+  // every variable (resolveSecretFiles).
   BUILD_COMMIT: Joi.string()
-    .empty('')
     .pattern(/^[A-Za-z0-9._-]{1,64}$/)
     .default('unknown')
     .messages({ 'string.pattern.base': '{{#label}} must be 1-64 characters of [A-Za-z0-9._-]' }),
   // Unset, the version is package.json's.
   BUILD_VERSION: Joi.string()
-    .empty('')
     .pattern(/^[0-9A-Za-z][0-9A-Za-z.+-]{0,63}$/)
     .messages({
       'string.pattern.base': '{{#label}} must be a version such as 1.2.3 or 1.2.3-rc.1+abc (1-64 characters)',

@@ -1,6 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, type ChildProcessByStdio, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { startProdNodeFlags } from '../../scripts/start-flags.js';
 
 export const PROJECT_ROOT = path.resolve(import.meta.dirname, '../../..');
@@ -41,12 +42,35 @@ export const UNPRIVILEGED: SpawnOptions = process.getuid?.() === 0 ? { uid: 6553
  * Runs the built server (dist/main.js) as production does, with the same Node that runs the tests,
  * and waits for its "listening" log line. PORT defaults to 0 and HOST to 127.0.0.1.
  */
-export async function startServer(
+export function startServer(
   env: Record<string, string>,
   timeoutMs = 15_000,
   options: SpawnOptions = {},
 ): Promise<ServerProcess> {
-  const { child, output } = spawnServer(env, options);
+  return whenListening(spawnServer(env, options), timeoutMs);
+}
+
+/** Runs the built server expecting it to exit by itself (bad config, bad files); kills it after the timeout. */
+export function runServerToExit(
+  env: Record<string, string>,
+  timeoutMs = 10_000,
+  options: SpawnOptions = {},
+): Promise<ExitedProcess> {
+  return whenExited(spawnServer(env, options), timeoutMs);
+}
+
+/** A spawned server process with its output piped, collected as it comes. */
+export function collectOutput(child: ChildProcessByStdio<null, Readable, Readable>) {
+  const output = { stdout: '', stderr: '' };
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output.stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output.stderr += chunk));
+  return { child, output };
+}
+
+type Spawned = ReturnType<typeof collectOutput>;
+
+/** Waits for the server's "listening" log line (or its early exit, or the timeout). */
+export async function whenListening({ child, output }: Spawned, timeoutMs: number): Promise<ServerProcess> {
   const exited = once(child, 'exit').then(([code, signal]) => (code ?? signal) as number | string);
 
   const { url, pid } = await new Promise<{ url: string; pid: number }>((resolve, reject) => {
@@ -89,13 +113,8 @@ export async function startServer(
   };
 }
 
-/** Runs the built server expecting it to exit by itself (bad config, bad files); kills it after the timeout. */
-export async function runServerToExit(
-  env: Record<string, string>,
-  timeoutMs = 10_000,
-  options: SpawnOptions = {},
-): Promise<ExitedProcess> {
-  const { child, output } = spawnServer(env, options);
+/** Waits for the process to exit by itself; kills it after the timeout. */
+export async function whenExited({ child, output }: Spawned, timeoutMs: number): Promise<ExitedProcess> {
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
   clearTimeout(timer);
@@ -119,8 +138,5 @@ function spawnServer(env: Record<string, string>, { wrapper = [], uid, gid }: Sp
     uid,
     gid,
   });
-  const output = { stdout: '', stderr: '' };
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output.stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output.stderr += chunk));
-  return { child, output };
+  return collectOutput(child);
 }

@@ -159,6 +159,6 @@ Labels of the `helm test` pod: not the selector labels, so that neither the Serv
 NetworkPolicy takes it for the service's pod.
 */}}
 {{- define "items-service.testSelectorLabels" -}}
-app.kubernetes.io/name: {{ include "items-service.name" . }}-test
+app.kubernetes.io/name: {{ include "items-service.name" . | trunc 58 | trimSuffix "-" }}-test
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}

@@ -25,8 +25,6 @@ const EXISTING_SECRET_FILE = 'ci/existing-secret-values.yaml';
 const ALL_FEATURES_FILE = 'ci/ingress-servicemonitor-pdb-values.yaml';
 const OPTIONAL_KINDS = ['Ingress', 'ServiceMonitor', 'PodDisruptionBudget', 'NetworkPolicy'];
 const SECRET_MOUNT_PATH = '/var/run/secrets/items-service';
-/** The service's own defaults, for a variable the chart leaves unset. */
-const SERVICE_DEFAULTS: Record<string, string> = { SHUTDOWN_DRAIN_DELAY: '5s', SHUTDOWN_TIMEOUT: '10s' };
 const MIN_MARGIN_MS = 5_000;
 
 // ---------------------------------------------------------------------------------------------------
@@ -77,7 +75,8 @@ function serviceContainer(render: Render): { deployment: K8sObject; container: a
 }
 
 function durationMs(env: Record<string, string>, variable: string): number {
-  const text = env[variable] ?? SERVICE_DEFAULTS[variable]!;
+  const text = env[variable];
+  assert.ok(text !== undefined, `${variable} is not set`);
   const ms = parseDuration(text);
   assert.ok(ms !== undefined, `${variable}=${text} is not a duration the service accepts`);
   return ms;
@@ -208,6 +207,8 @@ describe('Helm chart helm/items-service', () => {
   describe('policies', () => {
     for (const file of CI_FILES) {
       describe(`with ${file}`, () => {
+        const keys = keysIn(file);
+
         it('then every container of every pod, the test pod included, has the restricted security context', () => {
           const templates = podTemplates(rendered(file));
           assert.deepEqual(templates.map((t) => t.owner).sort(), [
@@ -250,7 +251,7 @@ describe('Helm chart helm/items-service', () => {
 
         it('then no API key appears anywhere but base64-encoded in the Secret', () => {
           const render = rendered(file);
-          for (const key of keysIn(file)) {
+          for (const key of keys) {
             assert.ok(!render.text.includes(key), 'a key appears in clear in the rendered manifests');
             for (const object of render.objects) {
               if (object.kind === 'Secret') continue;
@@ -263,7 +264,7 @@ describe('Helm chart helm/items-service', () => {
             const stored = Object.values<string>(secret.data ?? {})
               .map((value) => Buffer.from(value, 'base64').toString('utf8'))
               .join('\n');
-            for (const key of keysIn(file)) assert.ok(stored.split('\n').includes(key), 'a key is missing');
+            for (const key of keys) assert.ok(stored.split('\n').includes(key), 'a key is missing');
           }
         });
 
@@ -311,7 +312,7 @@ describe('Helm chart helm/items-service', () => {
             assert.equal(config.http.port, container.ports.find((p: any) => p.name === 'http').containerPort);
             assert.equal(config.store.path, '/data/items.json');
             if (env.API_KEYS_FILE !== undefined) assert.ok(config.auth.apiKeys.length > 0, 'no API key was read');
-            for (const key of keysIn(file)) assert.ok(config.secrets.includes(key), 'a key was not read');
+            for (const key of keys) assert.ok(config.secrets.includes(key), 'a key was not read');
           } finally {
             secretFiles.remove();
           }
@@ -362,10 +363,9 @@ describe('Helm chart helm/items-service', () => {
     });
 
     it('when replicaCount is 2, then rendering fails and says why', async () => {
-      const result = await helm.run(['template', 'items', '.', '--values', DEFAULT_FILE, '--set', 'replicaCount=2']);
-      assert.notEqual(result.code, 0);
+      const stderr = await helm.templateFailure([DEFAULT_FILE], { set: ['replicaCount=2'] });
       assert.match(
-        result.stderr,
+        stderr,
         /replicaCount must be 1: the JSON-file store is owned by one process \(strategy Recreate, ReadWriteOnce volume\)/,
       );
     });
@@ -376,23 +376,23 @@ describe('Helm chart helm/items-service', () => {
       assert.equal(byKind(render, 'PersistentVolumeClaim').length, 1);
     });
 
-    for (const [args, message] of [
-      [['--set', 'replicaCount=abc'], /replicaCount: Invalid type. Expected: integer, given: string/],
-      [['--set-string', 'service.port=x'], /service\.port: Invalid type. Expected: integer, given: string/],
-      [['--set', 'replicaCont=1'], /\(root\): Additional property replicaCont is not allowed/],
-      [['--set', 'persistence.enabeld=false'], /persistence: Additional property enabeld is not allowed/],
-      [['--set', 'auth.apiKeys[0]=short'], /auth\.apiKeys\.0: Does not match pattern/],
-      [['--set', 'shutdown.marginSeconds=0'], /shutdown\.marginSeconds: Must be greater than or equal to 5/],
+    for (const [flag, value, message] of [
+      ['set', 'replicaCount=abc', /replicaCount: Invalid type. Expected: integer, given: string/],
+      ['setString', 'service.port=x', /service\.port: Invalid type. Expected: integer, given: string/],
+      ['set', 'replicaCont=1', /\(root\): Additional property replicaCont is not allowed/],
+      ['set', 'persistence.enabeld=false', /persistence: Additional property enabeld is not allowed/],
+      ['set', 'auth.apiKeys[0]=short', /auth\.apiKeys\.0: Does not match pattern/],
+      ['set', 'shutdown.marginSeconds=0', /shutdown\.marginSeconds: Must be greater than or equal to 5/],
       [
-        ['--set', 'livenessProbe.successThreshold=2'],
+        'set',
+        'livenessProbe.successThreshold=2',
         /livenessProbe\.successThreshold: livenessProbe\.successThreshold does not match: 1/,
       ],
     ] as const) {
-      it(`when ${args.join(' ')}, then values.schema.json rejects it`, async () => {
-        const result = await helm.run(['template', 'items', '.', '--values', DEFAULT_FILE, ...args]);
-        assert.notEqual(result.code, 0);
-        assert.match(result.stderr, /values don't meet the specifications of the schema/);
-        assert.match(result.stderr, message);
+      it(`when --${flag === 'set' ? 'set' : 'set-string'} ${value}, then values.schema.json rejects it`, async () => {
+        const stderr = await helm.templateFailure([DEFAULT_FILE], { [flag]: [value] });
+        assert.match(stderr, /values don't meet the specifications of the schema/);
+        assert.match(stderr, message);
       });
     }
 
@@ -448,11 +448,10 @@ describe('Helm chart helm/items-service', () => {
     });
 
     it('when no API key is given with APP_ENV=prod, then rendering fails and names the three ways out', async () => {
-      const result = await helm.run(['template', 'items', '.']);
-      assert.notEqual(result.code, 0);
-      assert.match(result.stderr, /config\.appEnv=prod the service refuses to start without API keys/);
+      const stderr = await helm.templateFailure([]);
+      assert.match(stderr, /config\.appEnv=prod the service refuses to start without API keys/);
       for (const option of ['auth.apiKeys', 'auth.existingSecret', 'auth.disabled=true']) {
-        assert.ok(result.stderr.includes(option), `the message does not mention ${option}`);
+        assert.ok(stderr.includes(option), `the message does not mention ${option}`);
       }
     });
 
@@ -466,23 +465,14 @@ describe('Helm chart helm/items-service', () => {
     });
 
     it('when auth is disabled and keys are given too, then rendering fails (the service would refuse both)', async () => {
-      const result = await helm.run([
-        'template',
-        'items',
-        '.',
-        '--values',
-        DEFAULT_FILE,
-        '--set',
-        'auth.disabled=true',
-      ]);
-      assert.notEqual(result.code, 0);
-      assert.match(result.stderr, /auth\.disabled=true and API keys .* are both set/);
+      const stderr = await helm.templateFailure([DEFAULT_FILE], { set: ['auth.disabled=true'] });
+      assert.match(stderr, /auth\.disabled=true and API keys .* are both set/);
     });
 
     it('when a setting or a key changes, then the pod template checksum changes (the pod restarts)', async () => {
       const annotations = async (set: string[]) =>
         single(await helm.template([DEFAULT_FILE], { set }), 'Deployment').spec.template.metadata.annotations;
-      const before = await annotations([]);
+      const before = single(rendered(DEFAULT_FILE), 'Deployment').spec.template.metadata.annotations;
       const config = await annotations(['config.logLevel=debug']);
       const key = await annotations(['auth.apiKeys[0]=another-ci-api-key-0123456789']);
       assert.match(before['checksum/config'], /^[0-9a-f]{64}$/);

@@ -6,7 +6,7 @@ import { PROJECT_ROOT } from './server-process.js';
 import { makeTempDir } from './temp-dir.js';
 
 export const CHART_DIR = path.join(PROJECT_ROOT, 'helm/items-service');
-export const RELEASE = 'items';
+const RELEASE = 'items';
 export const NAMESPACE = 'items-test';
 
 /** The chart's `ci/*-values.yaml` files, as paths relative to the chart. */
@@ -42,6 +42,8 @@ export interface Helm {
   run: (args: string[]) => Promise<HelmResult>;
   /** `helm template` with these values files (relative to the chart) and `--set`s; throws if helm fails. */
   template: (valuesFiles: string[], options?: TemplateOptions) => Promise<Render>;
+  /** The same `helm template`, expected to fail: resolves with helm's stderr, throws if it rendered. */
+  templateFailure: (valuesFiles: string[], options?: TemplateOptions) => Promise<string>;
   /** templates/NOTES.txt as `helm install` would print it with these values. */
   notes: (valuesFiles: string[], options?: TemplateOptions) => Promise<string>;
   remove: () => void;
@@ -74,19 +76,36 @@ export function createHelm(): Helm {
       });
     });
 
+  const templateArgs = (
+    valuesFiles: string[],
+    options: TemplateOptions,
+    chart = CHART_DIR,
+    extraArgs: string[] = [],
+  ) => {
+    const args = ['template', RELEASE, chart, '--namespace', NAMESPACE, ...extraArgs];
+    for (const file of valuesFiles) args.push('--values', path.resolve(CHART_DIR, file));
+    for (const set of options.set ?? []) args.push('--set', set);
+    for (const set of options.setString ?? []) args.push('--set-string', set);
+    return args;
+  };
+
   const template = async (
     valuesFiles: string[],
     options: TemplateOptions = {},
     chart = CHART_DIR,
     extraArgs: string[] = [],
   ): Promise<Render> => {
-    const args = ['template', RELEASE, chart, '--namespace', NAMESPACE, ...extraArgs];
-    for (const file of valuesFiles) args.push('--values', path.resolve(CHART_DIR, file));
-    for (const set of options.set ?? []) args.push('--set', set);
-    for (const set of options.setString ?? []) args.push('--set-string', set);
+    const args = templateArgs(valuesFiles, options, chart, extraArgs);
     const result = await run(args);
     if (result.code !== 0) throw new Error(`helm ${args.join(' ')} exited ${result.code}:\n${result.stderr}`);
     return { text: result.stdout, objects: parseObjects(result.stdout) };
+  };
+
+  const templateFailure = async (valuesFiles: string[], options: TemplateOptions = {}): Promise<string> => {
+    const args = templateArgs(valuesFiles, options);
+    const result = await run(args);
+    if (result.code === 0) throw new Error(`helm ${args.join(' ')} rendered, but should have failed`);
+    return result.stderr;
   };
 
   // `helm template` leaves NOTES.txt out, and `helm install --dry-run` wants a cluster. So a copy of the
@@ -103,14 +122,14 @@ export function createHelm(): Helm {
     return (render.objects[0]?.data as { notes: string }).notes;
   };
 
-  return { run, template, notes, remove: home.remove };
+  return { run, template, templateFailure, notes, remove: home.remove };
 }
 
 /**
  * Every object in a multi-document YAML stream. YAML 1.1, as Kubernetes reads it (sigs.k8s.io/yaml):
  * `0440` is octal there, and `on` a boolean. A syntax error throws.
  */
-export function parseObjects(text: string): K8sObject[] {
+function parseObjects(text: string): K8sObject[] {
   const objects: K8sObject[] = [];
   for (const document of parseAllDocuments(text, { version: '1.1' })) {
     if (document.errors.length > 0) throw new Error(`invalid YAML: ${document.errors.map(String).join('; ')}`);

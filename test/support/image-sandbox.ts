@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { chmod, chown, cp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, cp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { ImageSpec } from './dockerfile.js';
@@ -39,8 +39,7 @@ export async function assembleRootfs(spec: ImageSpec, dir: string): Promise<stri
   for (const mountPoint of ['usr', 'etc', 'dev', 'proc', 'tmp', 'run/secrets', 'nodejs/bin'])
     await mkdir(path.join(rootfs, mountPoint), { recursive: true });
   await writeFile(path.join(rootfs, 'nodejs/bin/node'), '');
-  for (const link of ['bin', 'lib', 'lib64', 'sbin'])
-    await run('ln', ['-s', `usr/${link}`, path.join(rootfs, link)]).catch(() => undefined);
+  for (const link of ['bin', 'lib', 'lib64', 'sbin']) await symlink(`usr/${link}`, path.join(rootfs, link));
   await chmod(path.join(rootfs, 'tmp'), 0o1777);
 
   for (const copy of spec.copies) {

@@ -80,12 +80,19 @@ Where the API keys are mounted; the service reads API_KEYS_FILE and ADMIN_API_KE
 {{- end }}
 
 {{/*
+"true" when the chart creates the key Secret (keys given as values, no existingSecret), else empty.
+*/}}
+{{- define "items-service.createSecret" -}}
+{{- if and (not .Values.auth.existingSecret) (or .Values.auth.apiKeys .Values.auth.adminApiKeys) }}true{{ end }}
+{{- end }}
+
+{{/*
 The Secret holding the API keys: the user's, or the one this chart creates. Empty when there is none.
 */}}
 {{- define "items-service.secretName" -}}
 {{- if .Values.auth.existingSecret }}
 {{- .Values.auth.existingSecret }}
-{{- else if or .Values.auth.apiKeys .Values.auth.adminApiKeys }}
+{{- else if include "items-service.createSecret" . }}
 {{- include "items-service.fullname" . }}
 {{- end }}
 {{- end }}

@@ -35,6 +35,7 @@ const OUR_FAMILIES: Record<string, string> = {
   items_store_fsync_duration_seconds: 'histogram',
   items_store_items: 'gauge',
   items_store_journal_bytes: 'gauge',
+  items_store_nonconforming_items: 'gauge',
   items_service_build_info: 'gauge',
 };
 const isOurs = (family: string) => Object.hasOwn(OUR_FAMILIES, family);

@@ -20,7 +20,7 @@ export class FieldErrorSchema implements FieldError {
   @ApiProperty({ description: 'The field, as named in the request.', example: 'name' })
   field!: string;
 
-  @ApiProperty({ example: 'name must be 1-200 characters after trimming' })
+  @ApiProperty({ example: 'name must be 1-200 Unicode characters after trimming, with no unpaired surrogate' })
   message!: string;
 }
 

@@ -1,7 +1,6 @@
 import { Injectable, type PipeTransform } from '@nestjs/common';
 import { RequestValidationError } from '../common/domain-error.js';
-import { ITEM_ID_PATTERN } from './item.js';
-import { ID_RULE } from './dto/create-item.dto.js';
+import { ID_RULE, ITEM_ID_PATTERN } from './item-rules.js';
 
 /**
  * Checks the `:id` path parameter. One pattern, on the path of every item request: a class-validator

@@ -9,9 +9,6 @@ export interface Item {
   readonly version: number;
 }
 
-/** Ids a client may choose: URL-safe without escaping (RFC 3986 unreserved characters). */
-export const ITEM_ID_PATTERN = /^[A-Za-z0-9._~-]{1,64}$/;
-export const ITEM_NAME_MAX_LENGTH = 200;
 export const ISO_TIMESTAMP_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 /** Where a page of the list starts: items are ordered by (created_at, id). */

@@ -32,7 +32,8 @@ import { ItemResponse, ItemsPageResponse } from './dto/item.response.js';
 import { ItemIdPipe } from './item-id.pipe.js';
 import { DEFAULT_PAGE_SIZE, ListItemsQuery } from './dto/list-items.query.js';
 import { UpdateItemDto } from './dto/update-item.dto.js';
-import { type Item, ITEM_ID_PATTERN } from './item.js';
+import type { Item } from './item.js';
+import { ITEM_ID_PATTERN } from './item-rules.js';
 import { itemEtag, parseIfMatch } from './item-etag.js';
 import { type ItemsPage, ItemsService } from './items.service.js';
 

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { ISO_TIMESTAMP_PATTERN, ITEM_ID_PATTERN, type Item, type ItemPosition } from './item.js';
+import { ISO_TIMESTAMP_PATTERN, type Item, type ItemPosition } from './item.js';
+import { ITEM_ID_PATTERN } from './item-rules.js';
 import { type IfMatch, ifMatchAccepts } from './item-etag.js';
 import { InvalidCursorError, ItemNotFoundError, ItemVersionMismatchError } from './items.errors.js';
 import { ITEMS_REPOSITORY, type ItemsRepository } from './items.repository.js';

@@ -14,6 +14,7 @@ export const METRICS = {
   storeFsync: 'items_store_fsync_duration_seconds',
   storeItems: 'items_store_items',
   storeJournalBytes: 'items_store_journal_bytes',
+  storeNonconforming: 'items_store_nonconforming_items',
   buildInfo: 'items_service_build_info',
 } as const;
 
@@ -69,6 +70,10 @@ export const metricProviders = [
   makeGaugeProvider({
     name: METRICS.storeJournalBytes,
     help: 'Size of the store journal; compaction folds it into the snapshot.',
+  }),
+  makeGaugeProvider({
+    name: METRICS.storeNonconforming,
+    help: 'Stored items that break the current validation rules (a rule tightened since they were written): served as stored, named in a warning at start-up.',
   }),
   makeGaugeProvider({
     name: METRICS.buildInfo,

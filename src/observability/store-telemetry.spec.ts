@@ -21,6 +21,7 @@ function telemetry() {
     new Histogram({ name: 'fsync', help: 'h', registers }),
     new Gauge({ name: 'items', help: 'h', registers }),
     new Gauge({ name: 'journal', help: 'h', registers }),
+    new Gauge({ name: 'nonconforming', help: 'h', registers }),
     loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' }),
   );
 }

@@ -29,6 +29,7 @@ export class StoreTelemetry implements StoreObserver {
     @InjectMetric(METRICS.storeFsync) private readonly fsyncs: Histogram<string>,
     @InjectMetric(METRICS.storeItems) private readonly items: Gauge<string>,
     @InjectMetric(METRICS.storeJournalBytes) private readonly journalBytes: Gauge<string>,
+    @InjectMetric(METRICS.storeNonconforming) private readonly nonconformingItems: Gauge<string>,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     if (config.tracing.enabled) this.tracer = trace.getTracer(SERVICE_NAME, config.app.version);
@@ -90,6 +91,10 @@ export class StoreTelemetry implements StoreObserver {
     if (!this.metricsEnabled) return;
     this.items.set(items);
     this.journalBytes.set(journalBytes);
+  }
+
+  nonconforming(items: number): void {
+    if (this.metricsEnabled) this.nonconformingItems.set(items);
   }
 
   private record(op: StoreOperation, outcome: string, startedAt: number, span: Span | undefined): void {

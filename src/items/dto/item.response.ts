@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional, ApiSchema } from '@nestjs/swagger';
-import { type Item, ITEM_ID_PATTERN, ITEM_NAME_MAX_LENGTH } from '../item.js';
+import type { Item } from '../item.js';
+import { ITEM_ID_PATTERN, ITEM_NAME_MAX_LENGTH, NAME_LENGTH_UNIT } from '../item-rules.js';
 import type { ItemsPage } from '../items.service.js';
 
 /** The OpenAPI shape of an Item, as every response carries it. */
@@ -8,7 +9,7 @@ export class ItemResponse implements Item {
   @ApiProperty({ pattern: ITEM_ID_PATTERN.source, example: 'a1' })
   id!: string;
 
-  @ApiProperty({ minLength: 1, maxLength: ITEM_NAME_MAX_LENGTH, example: 'Teapot' })
+  @ApiProperty({ minLength: 1, maxLength: ITEM_NAME_MAX_LENGTH, description: NAME_LENGTH_UNIT, example: 'Teapot' })
   name!: string;
 
   @ApiProperty({ format: 'date-time', description: 'UTC, with milliseconds.', example: '2026-11-21T10:00:00.000Z' })

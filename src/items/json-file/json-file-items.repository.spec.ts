@@ -15,6 +15,8 @@ import { JsonFileItemsRepository } from './json-file-items.repository.js';
 import { Logger } from '@nestjs/common';
 import { StoreLockedError } from './store-files.js';
 import { Lifecycle } from '../../health/lifecycle.js';
+import { RequestValidationError } from '../../common/domain-error.js';
+import type { StoreObserver } from './store-observer.js';
 
 function item(id: string, version = 1, name = `name of ${id}`): Item {
   const at = new Date(Date.UTC(2026, 0, 1, 0, 0, 0, 0)).toISOString();
@@ -215,5 +217,39 @@ describe('JsonFileItemsRepository', () => {
     await store.close();
     await assert.rejects(store.insert(item('x')), StoreUnavailableError);
     assert.ok(!existsSync(`${dbPath}.lock`));
+  });
+
+  it('when an item breaks the item rules, then the writer refuses it and the journal is unchanged', async () => {
+    const store = await openStore();
+    const before = readFileSync(`${dbPath}.journal`);
+    await assert.rejects(store.insert(item('x', 1, '\uD800')), RequestValidationError);
+    await assert.rejects(store.insert(item('y', 1, '\u{1F600}'.repeat(201))), RequestValidationError);
+    assert.deepEqual(readFileSync(`${dbPath}.journal`), before);
+    await store.insert(item('z', 1, '\u{1F600}'.repeat(200)));
+    assert.equal((await reopen(store)).isWritable(), true);
+  });
+
+  it('when loaded items break the current rules, then they are served, counted, and a write that replaces one lowers the count', async () => {
+    const at = item('a').created_at;
+    writeFileSync(
+      `${dbPath}.journal`,
+      [item('a', 1, 'old \uD800'), item('b', 1, ''), item('c')]
+        .map((it, i) => JSON.stringify({ seq: i + 1, op: 'put', item: it }) + '\n')
+        .join(''),
+    );
+    const counts: number[] = [];
+    const observer: StoreObserver = {
+      currentTraceParent: () => undefined,
+      fsynced: () => undefined,
+      sized: () => undefined,
+      nonconforming: (items) => counts.push(items),
+    };
+    const store = new JsonFileItemsRepository(loadConfig({ DB_PATH: dbPath }), new Lifecycle(), observer);
+    await store.onModuleInit();
+    open.push(store);
+    assert.equal((await store.findById('a'))?.name, 'old \uD800');
+    await store.replace({ ...item('a', 2, 'new'), created_at: at }, 1);
+    await store.remove('b');
+    assert.deepEqual(counts, [2, 1, 0]);
   });
 });

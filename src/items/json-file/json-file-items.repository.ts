@@ -14,14 +14,17 @@ import {
   StoreUnavailableError,
 } from '../items.errors.js';
 import type { ItemsRepository } from '../items.repository.js';
+import { RequestValidationError } from '../../common/domain-error.js';
 import { ItemIndex } from './item-index.js';
 import { writeSnapshot } from './snapshot-writer.js';
 import { describeFsError, fsyncDirectory, StoreCorruptError, StoreFiles, writeAll } from './store-files.js';
-import { type JournalEntry, journalLine } from './store-format.js';
+import { itemWriteProblem, type JournalEntry, journalLine } from './store-format.js';
 import { StoreLock } from './store-lock.js';
 import { STORE_OBSERVER, type StoreObserver } from './store-observer.js';
 import { recoverStore } from './store-recovery.js';
 
+/** Nonconforming items named one log line each at start-up; the rest are counted in one line. */
+const MAX_NAMED_NONCONFORMING = 20;
 /** Compact once the journal outgrows the snapshot times this ratio (and DB_COMPACT_THRESHOLD). */
 const COMPACT_RATIO = 1;
 
@@ -66,6 +69,8 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
   private journalBytes = 0;
   private snapshotBytes = 0;
   private oldJournalExists = false;
+  /** Ids of loaded items that break the current rules, until a write replaces or removes them. */
+  private readonly nonconforming = new Set<string>();
 
   private pending: PendingWrite[] = [];
   private committing?: Promise<void>;
@@ -109,6 +114,7 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
       this.snapshotBytes = recovered.snapshotBytes;
       this.journalBytes = recovered.journalBytes;
       this.oldJournalExists = recovered.oldJournalExists;
+      this.reportNonconforming(recovered.nonconforming);
       if (recovered.tornTail) await this.dropTornTail(recovered.journalBytes);
       if (recovered.snapshotBytes === 0 && !recovered.journalExists && !recovered.oldJournalExists) {
         // A new store: write an empty snapshot so that DB_PATH is there for a person to open.
@@ -124,6 +130,7 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
     }
     this.loaded = true;
     this.telemetry?.sized(this.index.size, this.journalBytes);
+    this.telemetry?.nonconforming(this.nonconforming.size);
     this.logger.log({
       msg: 'store loaded',
       db_path: this.files.snapshot,
@@ -191,11 +198,41 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
   }
 
   insert(item: Item): Promise<void> {
-    return this.enqueue({ op: 'insert', item });
+    return this.checked(item) ?? this.enqueue({ op: 'insert', item });
   }
 
   replace(item: Item, expectedVersion: number): Promise<void> {
-    return this.enqueue({ op: 'replace', item, expectedVersion });
+    return this.checked(item) ?? this.enqueue({ op: 'replace', item, expectedVersion });
+  }
+
+  /**
+   * Refuses an item the loader would not take as valid. The API's validation applies the same rules, so
+   * this never refuses a request that passed it; it keeps a future caller from writing what the next
+   * start-up would flag.
+   */
+  private checked(item: Item): Promise<never> | undefined {
+    const problem = itemWriteProblem(item);
+    if (problem === undefined) return undefined;
+    return Promise.reject(new RequestValidationError(`The item cannot be stored (${problem}).`));
+  }
+
+  /**
+   * Warns about each stored item the current rules reject, by id (never its content: a name may be
+   * anything), and counts them. The first few are named one by one; a store full of them is one line.
+   */
+  private reportNonconforming(items: readonly { id: string; rule: string }[]): void {
+    for (const { id } of items) this.nonconforming.add(id);
+    for (const { id, rule } of items.slice(0, MAX_NAMED_NONCONFORMING))
+      this.logger.warn({
+        msg: 'loaded an item that the current rules reject; it is served as stored',
+        item_id: id,
+        rule,
+      });
+    if (items.length > MAX_NAMED_NONCONFORMING)
+      this.logger.warn({
+        msg: 'loaded more items that the current rules reject; they are served as stored',
+        items: items.length - MAX_NAMED_NONCONFORMING,
+      });
   }
 
   remove(id: string, expectedVersion?: number): Promise<void> {
@@ -284,6 +321,10 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
       else this.index.delete(id);
     }
     this.telemetry?.sized(this.index.size, this.journalBytes);
+    if (this.nonconforming.size > 0) {
+      for (const id of view.keys()) this.nonconforming.delete(id);
+      this.telemetry?.nonconforming(this.nonconforming.size);
+    }
     for (const pending of accepted) pending.resolve();
   }
 

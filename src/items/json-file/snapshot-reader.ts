@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
 import type { Item } from '../item.js';
-import { itemProblem, SNAPSHOT_FORMAT } from './store-format.js';
+import { itemShapeProblem, SNAPSHOT_FORMAT } from './store-format.js';
 
 /** Read at a time, so that loading never holds the whole file (a 100k-item snapshot is 15 MB). */
 const CHUNK_BYTES = 1024 * 1024;
@@ -86,5 +86,5 @@ function parseItem(json: string): Item | undefined {
   } catch {
     return undefined;
   }
-  return itemProblem(value) === undefined ? (value as Item) : undefined;
+  return itemShapeProblem(value) === undefined ? (value as Item) : undefined;
 }

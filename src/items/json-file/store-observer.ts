@@ -12,4 +12,6 @@ export interface StoreObserver {
   fsynced(startedAt: number, endedAt: number, writes: readonly unknown[], failed: boolean): void;
   /** The store's size after a load, a commit or a compaction. */
   sized(items: number, journalBytes: number): void;
+  /** Stored items that break the current rules (loaded all the same), after a load or a write. */
+  nonconforming(items: number): void;
 }

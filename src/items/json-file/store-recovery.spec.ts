@@ -3,7 +3,12 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import { Logger } from '@nestjs/common';
+import { loadConfig } from '../../config/app-config.js';
+import { Lifecycle } from '../../health/lifecycle.js';
 import type { Item } from '../item.js';
+import type { ItemRules } from '../item-rules.js';
+import { JsonFileItemsRepository } from './json-file-items.repository.js';
 import { StoreCorruptError, StoreFiles } from './store-files.js';
 import { SNAPSHOT_FORMAT } from './store-format.js';
 import { recoverStore } from './store-recovery.js';
@@ -139,4 +144,53 @@ describe('recoverStore', () => {
       assert.match(await refusal(), expected);
     });
   }
+});
+
+describe('recoverStore with rules that changed', () => {
+  let dir: string;
+  let files: StoreFiles;
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'recovery-rules-spec-'));
+    files = new StoreFiles(path.join(dir, 'items.json'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('when the store was written by this release and is read under a tighter rule, then every item loads and the ones the rule rejects are listed', async () => {
+    Logger.overrideLogger(false);
+    const store = new JsonFileItemsRepository(loadConfig({ DB_PATH: files.snapshot }), new Lifecycle());
+    await store.onModuleInit();
+    await store.insert(item('short'));
+    await store.insert({ ...item('long'), name: 'x'.repeat(150) });
+    await store.insert({ ...item('fixed'), name: 'z'.repeat(150) });
+    await store.replace({ ...item('fixed', 2), name: 'short now' }, 1);
+    await store.close();
+
+    const tighter: ItemRules = (it) => (it.name.length > 100 ? 'name must be at most 100 characters' : undefined);
+    const recovered = await recoverStore(files, tighter);
+
+    assert.deepEqual(
+      recovered.index.values().map((i) => i.id),
+      ['fixed', 'long', 'short'],
+    );
+    assert.equal(recovered.index.get('long')?.name, 'x'.repeat(150));
+    assert.deepEqual(recovered.nonconforming, [{ id: 'long', rule: 'name must be at most 100 characters' }]);
+    assert.deepEqual((await recoverStore(files)).nonconforming, [], 'the current rules accept all of it');
+  });
+
+  it('when a snapshot and a journal hold names an earlier version accepted (an unpaired surrogate, an empty name), then they load and are listed', async () => {
+    writeFileSync(files.snapshot, snapshot(1, [item('a'), { ...item('b'), name: 'lone \uD800' }]));
+    writeFileSync(files.journal, `${put(2, { ...item('c'), name: '' })}\n${put(3, item('d'))}\n`);
+    const recovered = await recoverStore(files);
+    assert.equal(recovered.index.size, 4);
+    assert.equal(recovered.index.get('b')?.name, 'lone \uD800');
+    assert.deepEqual(
+      recovered.nonconforming.map((i) => i.id),
+      ['b', 'c'],
+    );
+  });
+
+  it('when a name is not a string at all, then start-up is still refused: that is damage, not a rule', async () => {
+    writeFileSync(files.journal, `${JSON.stringify({ seq: 1, op: 'put', item: { ...item('a'), name: 7 } })}\n`);
+    await assert.rejects(recoverStore(files), /line 1: item "a" has a missing or invalid name/);
+  });
 });

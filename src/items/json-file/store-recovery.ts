@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import type { Item } from '../item.js';
+import { type ItemRules, itemRuleViolation } from '../item-rules.js';
 import { ItemIndex } from './item-index.js';
 import { readCanonicalSnapshot } from './snapshot-reader.js';
 import { describeFsError, StoreCorruptError, type StoreFiles } from './store-files.js';
-import { itemProblem, type JournalEntry, journalEntryProblem, SNAPSHOT_FORMAT } from './store-format.js';
+import { itemShapeProblem, type JournalEntry, journalEntryProblem, SNAPSHOT_FORMAT } from './store-format.js';
 
 /** What start-up found on disk, after replaying the journal. */
 export interface RecoveredStore {
@@ -17,15 +18,25 @@ export interface RecoveredStore {
   /** The journal ends in a torn line (a crash during an append) past `journalBytes`. */
   tornTail: boolean;
   oldJournalExists: boolean;
+  /** Items that are well-formed but break the current rules (see itemShapeProblem): loaded all the same. */
+  nonconforming: NonconformingItem[];
+}
+
+export interface NonconformingItem {
+  id: string;
+  /** The rule it breaks; never its content. */
+  rule: string;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * Loads the snapshot and replays the journal(s) after it. Reads only: it never changes a file. Any
- * damage other than a torn last journal line throws a StoreCorruptError naming file and line.
+ * damage other than a torn last journal line throws a StoreCorruptError naming file and line. Items
+ * that are well-formed but break `rules` are loaded and listed in `nonconforming`: rules tighten
+ * between versions, and what an earlier version acknowledged must not stop this one from starting.
  */
-export async function recoverStore(files: StoreFiles): Promise<RecoveredStore> {
+export async function recoverStore(files: StoreFiles, rules: ItemRules = itemRuleViolation): Promise<RecoveredStore> {
   const { items, seq: snapshotSeq, bytes: snapshotBytes } = await loadSnapshot(files.snapshot);
   const index = ItemIndex.from(items);
   const replay = { index, seq: snapshotSeq, snapshotSeq };
@@ -43,7 +54,18 @@ export async function recoverStore(files: StoreFiles): Promise<RecoveredStore> {
     journalBytes,
     tornTail: journal !== undefined && journalBytes < journal.length,
     oldJournalExists: oldJournal !== undefined,
+    nonconforming: nonconformingItems(index, rules),
   };
+}
+
+/** Checked once over what survived replay: a name a later entry replaced does not matter. */
+function nonconformingItems(index: ItemIndex, rules: ItemRules): NonconformingItem[] {
+  const found: NonconformingItem[] = [];
+  for (const item of index.values()) {
+    const rule = rules(item);
+    if (rule !== undefined) found.push({ id: item.id, rule });
+  }
+  return found;
 }
 
 /** The snapshot's items: the fast way when the file is as the store writes it, else the thorough way. */
@@ -100,7 +122,7 @@ function parseSnapshot(file: string, bytes: Buffer): { items: Item[]; seq: numbe
   const seen = new Set<string>();
   const items = snapshot.items as unknown[];
   for (let i = 0; i < items.length; i++) {
-    const problem = itemProblem(items[i]);
+    const problem = itemShapeProblem(items[i]);
     const { line, label } = where(i);
     if (problem !== undefined) throw new StoreCorruptError(file, label + problem, line);
     const id = (items[i] as Item).id;

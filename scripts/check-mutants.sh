@@ -18,7 +18,7 @@ for patch in test/mutants/*.patch; do
   read -r -a envs <<<"$(sed -n 's/^# env: //p' "$patch")"
   only=$(sed -n 's/^# only: //p' "$patch")
   select=()
-  [[ -n "$only" ]] && select=(--test-name-pattern "$only")
+  [[ -n "$only" ]] && select=(--testNamePattern "$only")
   work=$(mktemp -d /tmp/items-mutant-XXXXXX)
   chmod 755 "$work" # the corrupt-files check runs the server as an unprivileged user
   # The working tree as it is (committed or not), without node_modules and build output.
@@ -30,17 +30,29 @@ for patch in test/mutants/*.patch; do
     continue
   }
   started=$SECONDS
-  if (cd "$work" && env "${envs[@]}" node --test --test-reporter=spec --test-concurrency=1 --test-timeout=600000 \
-    "${select[@]}" "build/test/$spec.e2e-spec.js") >"$work/test.log" 2>&1; then
+  if (cd "$work" && env "${envs[@]}" node --experimental-vm-modules node_modules/jest/bin/jest.js --runInBand \
+    --testTimeout=900000 --json --outputFile="$work/result.json" "${select[@]}" \
+    --runTestsByPath "build/test/$spec.e2e-spec.js") >"$work/test.log" 2>&1; then
     echo "MISSED  $name: $spec passed against the broken server"
     missed=$((missed + 1))
+  elif [[ ! -s "$work/result.json" ]]; then
+    echo "BROKEN  $name: Jest did not run $spec (see $work/test.log)"
+    missed=$((missed + 1))
   else
-    # The first failing assertion's message, from the list of failures at the end of the report.
-    first=$(awk '/failing tests:/ { f = 1 } f && /AssertionError|Error/ { print; getline; print; exit }' "$work/test.log" |
-      tr -s ' \n' ' ' | cut -c1-220)
-    failed=$(sed -n 's/^ℹ fail //p' "$work/test.log")
-    total=$(sed -n 's/^ℹ tests //p' "$work/test.log")
-    echo "caught  $name by $spec ($failed of $total tests failed, $((SECONDS - started)) s): $first"
+    # Which tests failed, and the first failure's message, from Jest's JSON report.
+    summary=$(node -e '
+      const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+      const failures = r.testResults.flatMap((f) => [f.message, ...f.assertionResults.flatMap((a) => a.failureMessages)]);
+      const first = (failures.find((m) => m) ?? "").replace(/\u001b\[[0-9;]*m/g, "").replace(/\s+/g, " ").trim();
+      const ran = r.numTotalTests - r.numPendingTests;
+      console.log(`${r.numFailedTests} of ${ran} tests failed, ${r.numRuntimeErrorTestSuites} suites did not run: ${first.slice(0, 180)}`);
+    ' "$work/result.json")
+    if [[ "$summary" == "0 of "*"0 suites did not run"* ]]; then
+      echo "BROKEN  $name: $spec failed without a failing test (see $work/test.log)"
+      missed=$((missed + 1))
+      continue
+    fi
+    echo "caught  $name by $spec ($summary, $((SECONDS - started)) s)"
     caught=$((caught + 1))
     rm -rf "$work"
   fi

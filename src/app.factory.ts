@@ -80,7 +80,6 @@ export async function createApp(options: CreateAppOptions = {}): Promise<Created
     },
   });
   const fastify = adapter.getInstance();
-  registerJsonBodyParser(fastify, http.bodyLimitBytes);
   const inFlight = new InFlightRequests();
   inFlight.register(fastify.server);
 
@@ -90,16 +89,28 @@ export async function createApp(options: CreateAppOptions = {}): Promise<Created
     abortOnError: false,
   });
   app.useLogger(app.get(Logger));
-  registerHttpSecurity(app, config);
+  configureApp(app, config);
   serveOpenApi(app, config);
-  app.useGlobalFilters(new ProblemDetailsFilter());
-  app.useGlobalPipes(createValidationPipe());
   // Before init(), which registers the routes: the hooks apply to every one of them.
   const telemetry = app.get(HttpTelemetry);
   telemetry.register(fastify);
   late.telemetry = telemetry;
   await app.init();
   return { app, config, inFlight };
+}
+
+/**
+ * What every request meets whichever module answers it: the strict JSON body parser, security headers
+ * and CORS, the problem+json filter and the validation pipe. createApp() calls it, and so do the specs
+ * that build a smaller module with @nestjs/testing, so that they see the HTTP behaviour production has.
+ * Before init(), which registers the routes; the app must be created with `bodyParser: false`, since the
+ * JSON parser here replaces Nest's.
+ */
+export function configureApp(app: NestFastifyApplication, config: AppConfig): void {
+  registerJsonBodyParser(app.getHttpAdapter().getInstance(), config.http.bodyLimitBytes);
+  registerHttpSecurity(app, config);
+  app.useGlobalFilters(new ProblemDetailsFilter());
+  app.useGlobalPipes(createValidationPipe());
 }
 
 /** Fastify's own option; a hop count as the function it makes of one (Nest's typing omits numbers). */

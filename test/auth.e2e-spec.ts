@@ -1,7 +1,7 @@
-import assert from 'node:assert/strict';
+import assert from './support/assert.js';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { assertProblem, jsonRequest } from './support/http.js';
 import { type RunningApp, startApp } from './support/in-process-app.js';
 import { runServerToExit, type ServerProcess, startServer } from './support/server-process.js';
@@ -26,10 +26,10 @@ async function assertUnauthenticated(url: string, method: string, headers: Recor
 describe('Auth: API_KEYS, writes protected, reads open', () => {
   const temp = makeTempDir();
   let running: RunningApp;
-  before(async () => {
+  beforeAll(async () => {
     running = await startApp({ DB_PATH: temp.dbPath, API_KEYS: `${KEY_A}, ${KEY_B}` });
   });
-  after(async () => {
+  afterAll(async () => {
     await running.close();
     temp.remove();
   });
@@ -69,13 +69,13 @@ describe('Auth: API_KEYS, writes protected, reads open', () => {
 describe('Auth: keys from API_KEYS_FILE, reads closed with AUTH_READS=true', () => {
   const temp = makeTempDir();
   let running: RunningApp;
-  before(async () => {
+  beforeAll(async () => {
     const keysFile = path.join(temp.dir, 'api-keys');
     // As a mounted Secret holds them: one key per line, a trailing newline.
     writeFileSync(keysFile, `${KEY_A}\n${KEY_B}\n`, { mode: 0o600 });
     running = await startApp({ DB_PATH: temp.dbPath, API_KEYS_FILE: keysFile, AUTH_READS: 'true' });
   });
-  after(async () => {
+  afterAll(async () => {
     await running.close();
     temp.remove();
   });
@@ -98,7 +98,7 @@ describe('Auth: keys from API_KEYS_FILE, reads closed with AUTH_READS=true', () 
 describe('Auth in prod (the built server)', () => {
   const temp = makeTempDir();
   let server: ServerProcess | undefined;
-  after(async () => {
+  afterAll(async () => {
     await server?.stop();
     temp.remove();
   });

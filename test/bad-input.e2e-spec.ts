@@ -1,5 +1,5 @@
-import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import assert from './support/assert.js';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { assertProblem, rawRequest } from './support/http.js';
 import { type RunningApp, startApp } from './support/in-process-app.js';
 import { makeTempDir } from './support/temp-dir.js';
@@ -113,10 +113,10 @@ function buildRequest(host: string, c: BadRequest): Buffer {
 describe('Malformed requests', () => {
   const temp = makeTempDir();
   let running: RunningApp;
-  before(async () => {
+  beforeAll(async () => {
     running = await startApp({ DB_PATH: temp.dbPath, BODY_LIMIT: String(BODY_LIMIT) });
   });
-  after(async () => {
+  afterAll(async () => {
     await running.close();
     temp.remove();
   });

@@ -1,8 +1,8 @@
-import assert from 'node:assert/strict';
+import assert from './support/assert.js';
 import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { loadConfig } from '../src/config/app-config.js';
@@ -51,12 +51,12 @@ describe('docker-compose.yml', () => {
   let image: ImageSpec;
   const temp = makeTempDir('items-compose-');
 
-  before(async () => {
+  beforeAll(async () => {
     image = readImageSpec(readDockerfile());
     model = parse((await compose(['config'])).stdout) as ComposeModel;
     api = model.services['items-service']!;
   });
-  after(() => temp.remove());
+  afterAll(() => temp.remove());
 
   it('when checked with docker-compose config -q, then it passes, and a broken file is refused', async () => {
     const { stdout, stderr } = await compose(['config', '-q']);

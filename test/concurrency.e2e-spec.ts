@@ -1,5 +1,5 @@
-import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import assert from './support/assert.js';
+import { afterAll, describe, it } from '@jest/globals';
 import { Agent, request } from 'undici';
 import { startApp } from './support/in-process-app.js';
 import { readAllItems } from './support/items.js';
@@ -16,7 +16,7 @@ async function listAll(url: string, dispatcher: Agent): Promise<string[]> {
 describe('Concurrent creates', () => {
   const temp = makeTempDir();
   const dispatcher = new Agent({ connections: CLIENTS });
-  after(async () => {
+  afterAll(async () => {
     await dispatcher.close();
     temp.remove();
   });

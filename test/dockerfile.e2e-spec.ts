@@ -1,8 +1,8 @@
-import assert from 'node:assert/strict';
+import assert from './support/assert.js';
 import { execFile } from 'node:child_process';
 import { chown, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { promisify } from 'node:util';
 import dockerignoreModule from '@balena/dockerignore';
 import { validate } from 'dockerfile-utils';
@@ -32,7 +32,7 @@ describe('Dockerfile', () => {
   let dockerfile: string;
   let spec: ImageSpec;
 
-  before(() => {
+  beforeAll(() => {
     dockerfile = readDockerfile();
     spec = readImageSpec(dockerfile, BUILD_ARGS);
   });
@@ -118,7 +118,7 @@ describe('Dockerfile', () => {
     let rootfs: string;
     let options: SandboxRun;
 
-    before(async () => {
+    beforeAll(async () => {
       rootfs = await assembleRootfs(spec, path.join(temp.dir, 'image'));
       const [uid, gid] = spec.user.split(':').map(Number);
       await chown(volume.dir, uid!, gid!);
@@ -131,7 +131,7 @@ describe('Dockerfile', () => {
         env: { PORT: String(await freePort()), API_KEYS_FILE: '/run/secrets/api-keys' },
       };
     });
-    after(() => {
+    afterAll(() => {
       temp.remove();
       volume.remove();
     });

@@ -1,5 +1,6 @@
-import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import assert from './support/assert.js';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
+import { diagnostic } from './support/diagnostic.js';
 import fc from 'fast-check';
 import { rawRequest } from './support/http.js';
 import { assertMatchesContract, contractStats } from './support/openapi-contract.js';
@@ -156,7 +157,7 @@ function longEcho(responseBody: string, inputs: string[]): string | undefined {
 describe(`Fuzz: ${RUNS} random requests (paths, headers, bodies) over real HTTP`, () => {
   const temp = makeTempDir();
   let running: RunningApp;
-  before(async () => {
+  beforeAll(async () => {
     running = await startApp({
       DB_PATH: temp.dbPath,
       API_KEYS: KEY,
@@ -165,12 +166,12 @@ describe(`Fuzz: ${RUNS} random requests (paths, headers, bodies) over real HTTP`
       RATE_LIMIT_MAX: String(RUNS * 2),
     });
   });
-  after(async () => {
+  afterAll(async () => {
     await running.close();
     temp.remove();
   });
 
-  it('then no answer is a 5xx, every error is problem+json, none breaks the OpenAPI document, and no error body echoes over 200 characters of the input', async (t) => {
+  it('then no answer is a 5xx, every error is problem+json, none breaks the OpenAPI document, and no error body echoes over 200 characters of the input', async () => {
     const host = new URL(running.url).host;
     const statuses = new Map<number, number>();
     await fc.assert(
@@ -203,8 +204,8 @@ describe(`Fuzz: ${RUNS} random requests (paths, headers, bodies) over real HTTP`
       }),
       { numRuns: RUNS },
     );
-    t.diagnostic(`${RUNS} requests, statuses ${JSON.stringify(Object.fromEntries([...statuses].sort()))}`);
-    t.diagnostic(
+    diagnostic(`${RUNS} requests, statuses ${JSON.stringify(Object.fromEntries([...statuses].sort()))}`);
+    diagnostic(
       `${contractStats.validated} answers to documented operations validated against openapi/openapi.json, ` +
         `${contractStats.violations.length} violations; ${contractStats.undocumented} to other routes or methods`,
     );

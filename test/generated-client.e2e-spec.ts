@@ -1,5 +1,5 @@
-import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import assert from './support/assert.js';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import createClient from 'openapi-fetch';
 import type { components, paths } from './generated/items-api.js';
 import { assertMatchesContract } from './support/openapi-contract.js';
@@ -27,7 +27,7 @@ describe('Generated TypeScript client (openapi-typescript + openapi-fetch) again
     return response;
   };
 
-  before(async () => {
+  beforeAll(async () => {
     server = await startServer({ DB_PATH: temp.dbPath, API_KEYS: key });
     client = createClient<paths>({
       baseUrl: server.url,
@@ -36,7 +36,7 @@ describe('Generated TypeScript client (openapi-typescript + openapi-fetch) again
     });
     anonymous = createClient<paths>({ baseUrl: server.url, fetch: validatingFetch });
   });
-  after(async () => {
+  afterAll(async () => {
     await server.stop();
     temp.remove();
   });

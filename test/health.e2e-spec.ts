@@ -1,7 +1,7 @@
-import assert from 'node:assert/strict';
+import assert from './support/assert.js';
 import { chmodSync, chownSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createApp } from '../src/app.factory.js';
@@ -26,8 +26,8 @@ async function probeUntil(url: string, status: number, timeoutMs = 5_000) {
 describe('Health probes (real app, real HTTP)', () => {
   const temp = makeTempDir();
   let running: RunningApp;
-  before(async () => (running = await startApp({ DB_PATH: temp.dbPath })));
-  after(async () => {
+  beforeAll(async () => (running = await startApp({ DB_PATH: temp.dbPath })));
+  afterAll(async () => {
     await running.close();
     temp.remove();
   });
@@ -65,11 +65,11 @@ describe('Health probes (real app, real HTTP)', () => {
 describe('Startup probe before start-up has finished', () => {
   const temp = makeTempDir();
   let app: NestFastifyApplication;
-  before(async () => {
+  beforeAll(async () => {
     ({ app } = await createApp({ env: { LOG_LEVEL: 'silent', DB_PATH: temp.dbPath } }));
     await app.getHttpAdapter().getInstance().ready();
   });
-  after(async () => {
+  afterAll(async () => {
     await app.close();
     temp.remove();
   });

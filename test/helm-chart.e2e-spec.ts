@@ -1,7 +1,7 @@
-import assert from 'node:assert/strict';
+import assert from './support/assert.js';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../src/config/app-config.js';
 import { parseDuration } from '../src/config/duration.js';
@@ -125,11 +125,11 @@ describe('Helm chart helm/items-service', () => {
   let helm: Helm;
   const renders = new Map<string, Render>();
 
-  before(async () => {
+  beforeAll(async () => {
     helm = createHelm();
     for (const file of CI_FILES) renders.set(file, await helm.template([file]));
   });
-  after(() => helm?.remove());
+  afterAll(() => helm?.remove());
 
   const rendered = (file: string) => {
     const render = renders.get(file);
@@ -162,7 +162,7 @@ describe('Helm chart helm/items-service', () => {
     let wrongType: Render;
     let typeProblems: Map<string, Problem[]>;
 
-    before(async () => {
+    beforeAll(async () => {
       unknownField = await helm.template([DEFAULT_FILE], { set: ['containerSecurityContext.readOnlyRootFS=true'] });
       wrongType = await helm.template([DEFAULT_FILE], { set: ['podSecurityContext.runAsUser=abc'] });
       const sets = new Map(CI_FILES.map((file) => [file, rendered(file).objects]));

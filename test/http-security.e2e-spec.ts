@@ -1,6 +1,6 @@
-import assert from 'node:assert/strict';
+import assert from './support/assert.js';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { jsonRequest } from './support/http.js';
 import { type RunningApp, startApp } from './support/in-process-app.js';
 import { makeTempDir } from './support/temp-dir.js';
@@ -20,11 +20,11 @@ describe('Security headers and CORS', () => {
   const temp = makeTempDir();
   let closed: RunningApp;
   let open: RunningApp;
-  before(async () => {
+  beforeAll(async () => {
     closed = await startApp({ DB_PATH: path.join(temp.dir, 'a.json') });
     open = await startApp({ DB_PATH: path.join(temp.dir, 'b.json'), CORS_ORIGINS: `${ALLOWED},http://localhost:3000` });
   });
-  after(async () => {
+  afterAll(async () => {
     await closed.close();
     await open.close();
     temp.remove();

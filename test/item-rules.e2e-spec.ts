@@ -1,6 +1,6 @@
-import assert from 'node:assert/strict';
+import assert from './support/assert.js';
 import { appendFileSync, readFileSync } from 'node:fs';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import fc from 'fast-check';
 import { assertProblem, jsonRequest } from './support/http.js';
 import { readAllItems, type StoredItem } from './support/items.js';
@@ -42,10 +42,10 @@ const name = fc.oneof(
 describe('Item names: what the API accepts, the store loads', () => {
   const temp = makeTempDir();
   let server: ServerProcess;
-  before(async () => {
+  beforeAll(async () => {
     server = await startServer({ DB_PATH: temp.dbPath });
   });
-  after(async () => {
+  afterAll(async () => {
     await server.stop();
     temp.remove();
   });
@@ -129,10 +129,10 @@ describe('Item names: what the API accepts, the store loads', () => {
 describe('Null for every field of every request body', () => {
   const temp = makeTempDir();
   let server: ServerProcess;
-  before(async () => {
+  beforeAll(async () => {
     server = await startServer({ DB_PATH: temp.dbPath });
   });
-  after(async () => {
+  afterAll(async () => {
     await server.stop();
     temp.remove();
   });
@@ -193,7 +193,7 @@ describe('Null for every field of every request body', () => {
 describe('A store holding names that an earlier version accepted', () => {
   const temp = makeTempDir();
   let server: ServerProcess | undefined;
-  after(async () => {
+  afterAll(async () => {
     await server?.stop();
     temp.remove();
   });

@@ -1,5 +1,5 @@
-import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import assert from './support/assert.js';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { assertProblem, jsonRequest } from './support/http.js';
 import { type RunningApp, startApp } from './support/in-process-app.js';
 import { makeTempDir } from './support/temp-dir.js';
@@ -8,11 +8,11 @@ describe('Items API (real app, real HTTP, real files)', () => {
   const temp = makeTempDir();
   let running: RunningApp;
   let url: string;
-  before(async () => {
+  beforeAll(async () => {
     running = await startApp({ DB_PATH: temp.dbPath });
     url = running.url;
   });
-  after(async () => {
+  afterAll(async () => {
     await running.close();
     temp.remove();
   });
@@ -153,10 +153,10 @@ describe('Items API with API keys', () => {
   const temp = makeTempDir();
   const key = 'test-key-0123456789abcdef';
   let running: RunningApp;
-  before(async () => {
+  beforeAll(async () => {
     running = await startApp({ DB_PATH: temp.dbPath, API_KEYS: key });
   });
-  after(async () => {
+  afterAll(async () => {
     await running.close();
     temp.remove();
   });

@@ -1,8 +1,8 @@
-import assert from 'node:assert/strict';
+import assert from './support/assert.js';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import net from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { assertProblem, jsonRequest } from './support/http.js';
 import { logLines } from './support/logs.js';
 import { MAIN, runServerToExit, type ServerProcess, startServer } from './support/server-process.js';
@@ -18,7 +18,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{1
 describe('Logs (the built server’s stdout)', () => {
   const temp = makeTempDir();
   let server: ServerProcess;
-  before(
+  beforeAll(
     async () =>
       (server = await startServer({
         DB_PATH: temp.dbPath,
@@ -27,7 +27,7 @@ describe('Logs (the built server’s stdout)', () => {
         LOG_LEVEL: 'info',
       })),
   );
-  after(async () => {
+  afterAll(async () => {
     await server.stop();
     temp.remove();
   });

@@ -1,9 +1,10 @@
-import assert from 'node:assert/strict';
+import assert from './support/assert.js';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
+import { diagnostic } from './support/diagnostic.js';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Pool } from 'undici';
 import { EXIT_CODES } from '../src/health/exit-codes.js';
@@ -137,7 +138,7 @@ describe('Metrics (built server, GET /metrics, promtool and a real Prometheus on
     const ids: string[] = [];
     const missingId = `missing-${hex(6)}`;
     const unknownSegment = `no-such-${hex(6)}`;
-    before(async () => {
+    beforeAll(async () => {
       server = await startServer({ DB_PATH: temp.dbPath, BUILD_COMMIT: 'abc1234' });
       for (const name of ['one', 'two', 'three']) {
         const created = await jsonRequest(`${server.url}/items`, 'POST', { name });
@@ -166,12 +167,12 @@ describe('Metrics (built server, GET /metrics, promtool and a real Prometheus on
         'the /healthz request',
       );
     });
-    after(async () => {
+    afterAll(async () => {
       await server.stop();
       temp.remove();
     });
 
-    it('then promtool check metrics passes our families without a remark, and remarks on prom-client defaults only', async (t) => {
+    it('then promtool check metrics passes our families without a remark, and remarks on prom-client defaults only', async () => {
       assert.match(scraped.contentType, /^text\/plain; version=0\.0\.4/);
 
       // All of /metrics, as Prometheus' own docs pipe it. promtool exits 3 for lint remarks (1 when it
@@ -179,8 +180,8 @@ describe('Metrics (built server, GET /metrics, promtool and a real Prometheus on
       // counters" rule, which we do not control, so each remark must name a default metric.
       const whole = await promtoolCheckMetrics(scraped.text);
       const remarks = whole.output.split('\n').filter((line) => line.trim() !== '');
-      t.diagnostic(`promtool on all of /metrics: exit ${whole.code}, ${remarks.length} remark(s)`);
-      for (const remark of remarks) t.diagnostic(`  ${remark}`);
+      diagnostic(`promtool on all of /metrics: exit ${whole.code}, ${remarks.length} remark(s)`);
+      for (const remark of remarks) diagnostic(`  ${remark}`);
       assert.ok(
         (whole.code === 0 && remarks.length === 0) || (whole.code === 3 && remarks.length > 0),
         `promtool exit ${whole.code}: ${whole.output}`,
@@ -318,16 +319,16 @@ describe('Metrics (built server, GET /metrics, promtool and a real Prometheus on
     const temp = makeTempDir();
     let server: ServerProcess;
     let prometheus: PrometheusServer | undefined;
-    before(async () => {
+    beforeAll(async () => {
       server = await startServer({ DB_PATH: temp.dbPath, BUILD_COMMIT: 'def5678' });
     });
-    after(async () => {
+    afterAll(async () => {
       await prometheus?.stop();
       await server.stop();
       temp.remove();
     });
 
-    it('then up is 1, and the request counter, build info and a default process metric are queryable', async (t) => {
+    it('then up is 1, and the request counter, build info and a default process metric are queryable', async () => {
       const creates = 3;
       for (let i = 0; i < creates; i++)
         assert.equal((await jsonRequest(`${server.url}/items`, 'POST', { name: `scraped ${i}` })).status, 201);
@@ -335,12 +336,12 @@ describe('Metrics (built server, GET /metrics, promtool and a real Prometheus on
       const target = new URL(server.url).host;
       const startedAt = performance.now();
       prometheus = await startPrometheus({ target, job: 'items' });
-      t.diagnostic(`prometheus ready after ${Math.round(prometheus.readyAfterMs)} ms`);
+      diagnostic(`prometheus ready after ${Math.round(prometheus.readyAfterMs)} ms`);
 
       // Prometheus 2.42 hands new targets to its scrape manager on a fixed 5 s tick (no flag changes it):
       // the first scrape comes 5-6 s after the start, whatever the scrape interval.
       const up = await prometheus.queryUntil('up{job="items"}', (result) => result[0]?.value[1] === '1');
-      t.diagnostic(`up == 1 after ${Math.round(performance.now() - startedAt)} ms`);
+      diagnostic(`up == 1 after ${Math.round(performance.now() - startedAt)} ms`);
       assert.equal(up.length, 1);
       assert.equal(up[0]!.metric.instance, target);
 
@@ -357,7 +358,7 @@ describe('Metrics (built server, GET /metrics, promtool and a real Prometheus on
         route: '/items',
         status_code: '201',
       });
-      t.diagnostic(
+      diagnostic(
         `http_requests_total{route="/items"} == ${creates} after ${Math.round(performance.now() - startedAt)} ms`,
       );
 
@@ -404,11 +405,11 @@ describe('Metrics (built server, GET /metrics, promtool and a real Prometheus on
     const temp = makeTempDir();
     let server: ServerProcess;
     let pool: Pool;
-    before(async () => {
+    beforeAll(async () => {
       server = await startServer({ DB_PATH: temp.dbPath });
       pool = new Pool(server.url, { connections: CONCURRENCY });
     });
-    after(async () => {
+    afterAll(async () => {
       await pool.close();
       await server.stop();
       temp.remove();
@@ -435,9 +436,9 @@ describe('Metrics (built server, GET /metrics, promtool and a real Prometheus on
       return { status: response.statusCode, id };
     }
 
-    it('then the number of series after them is the number after a warm-up touching each kind once, and no label holds a random string', async (t) => {
+    it('then the number of series after them is the number after a warm-up touching each kind once, and no label holds a random string', async () => {
       const seed = seedFromEnv('METRICS_SEED');
-      t.diagnostic(`seed ${seed} (METRICS_SEED=${seed} repeats this run)`);
+      diagnostic(`seed ${seed} (METRICS_SEED=${seed} repeats this run)`);
       const random = new Random(seed);
       const metricsUrl = `${server.url}/metrics`;
       const initial = await scrape(metricsUrl);
@@ -550,7 +551,7 @@ describe('Metrics (built server, GET /metrics, promtool and a real Prometheus on
       );
       const elapsedMs = performance.now() - startedAt;
       const tally = [...statuses].sort(([a], [b]) => a - b).map(([status, count]) => `${status}: ${count}`);
-      t.diagnostic(
+      diagnostic(
         `${REQUESTS} requests, ${CONCURRENCY} in flight: ${Math.round(elapsedMs)} ms (${Math.round(REQUESTS / (elapsedMs / 1000))}/s); ${tally.join(', ')}`,
       );
       assert.deepEqual(
@@ -570,10 +571,10 @@ describe('Metrics (built server, GET /metrics, promtool and a real Prometheus on
       const warmSeries = seriesOf(warmed.exposition);
       const finalSeries = seriesOf(final.exposition);
       const sampleLines = (s: Scrape) => s.text.split('\n').filter((line) => line !== '' && !line.startsWith('#'));
-      t.diagnostic(
+      diagnostic(
         `http_* and items_store_* series: ${initialSeries.size} at start, ${warmSeries.size} after the warm-up, ${finalSeries.size} after ${REQUESTS} random requests`,
       );
-      t.diagnostic(
+      diagnostic(
         `sample lines of all of /metrics: ${sampleLines(initial).length}, ${sampleLines(warmed).length}, ${sampleLines(final).length}`,
       );
       // prom-client's default metrics may grow too (a new GC kind, a new kind of active resource):
@@ -587,7 +588,7 @@ describe('Metrics (built server, GET /metrics, promtool and a real Prometheus on
       const grown = [...finalLines]
         .filter(([family, count]) => count !== (warmLines.get(family) ?? 0))
         .map(([family, count]) => `${family} ${warmLines.get(family) ?? 0} -> ${count}`);
-      t.diagnostic(`sample lines that changed during the random requests: ${grown.join(', ') || 'none'}`);
+      diagnostic(`sample lines that changed during the random requests: ${grown.join(', ') || 'none'}`);
       assert.deepEqual(
         [...finalSeries].filter((series) => !warmSeries.has(series)),
         [],
@@ -600,13 +601,13 @@ describe('Metrics (built server, GET /metrics, promtool and a real Prometheus on
         [...randomStrings].some((text) => value.includes(text)),
       );
       assert.deepEqual(leaked, [], `label values holding one of ${randomStrings.size} random strings`);
-      t.diagnostic(`${randomStrings.size} random strings of 8+ characters, none in a label`);
+      diagnostic(`${randomStrings.size} random strings of 8+ characters, none in a label`);
     });
   });
 
   describe('when METRICS_PORT is set', () => {
     const temp = makeTempDir();
-    after(() => temp.remove());
+    afterAll(() => temp.remove());
 
     it('then /metrics is served on that port only: the API port answers 404 problem+json for it, and the metrics port 404 for anything else', async () => {
       const metricsPort = await freePort();

@@ -1,7 +1,7 @@
-import assert from 'node:assert/strict';
+import assert from './support/assert.js';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { generateOpenApiJson, OPENAPI_PATH } from '../scripts/openapi.js';
 import { startApp, type RunningApp } from './support/in-process-app.js';
 import { OpenApiContract } from './support/openapi-contract.js';
@@ -72,10 +72,10 @@ describe('OpenAPI document (generated from the code, committed, served)', () => 
 describe('OpenAPI document served by the built server', () => {
   const temp = makeTempDir();
   let server: ServerProcess;
-  before(async () => {
+  beforeAll(async () => {
     server = await startServer({ DB_PATH: temp.dbPath });
   });
-  after(async () => {
+  afterAll(async () => {
     await server.stop();
     temp.remove();
   });
@@ -114,7 +114,7 @@ describe('OpenAPI document served by the built server', () => {
 describe('Swagger UI switched off', () => {
   const temp = makeTempDir();
   const apps: RunningApp[] = [];
-  after(async () => {
+  afterAll(async () => {
     for (const app of apps) await app.close();
     temp.remove();
   });

@@ -1,7 +1,7 @@
-import assert from 'node:assert/strict';
+import assert from './support/assert.js';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { promisify } from 'node:util';
 import { OPENAPI_DOCUMENT_PATH } from './support/openapi-contract.js';
 import { PROJECT_ROOT, type ServerProcess, startServer } from './support/server-process.js';
@@ -20,10 +20,10 @@ describe('Generated Python client (swagger-codegen) against the built server', (
   const temp = makeTempDir();
   const key = 'python-key-0123456789abcdef';
   let server: ServerProcess;
-  before(async () => {
+  beforeAll(async () => {
     server = await startServer({ DB_PATH: temp.dbPath, API_KEYS: key });
   });
-  after(async () => {
+  afterAll(async () => {
     await server.stop();
     temp.remove();
   });

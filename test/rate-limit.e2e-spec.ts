@@ -1,6 +1,6 @@
-import assert from 'node:assert/strict';
+import assert from './support/assert.js';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { afterAll, describe, it } from '@jest/globals';
 import { assertProblem, jsonRequest } from './support/http.js';
 import { type RunningApp, startApp } from './support/in-process-app.js';
 import { makeTempDir } from './support/temp-dir.js';
@@ -20,7 +20,7 @@ describe('Rate limit (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW, per client)', () => 
     apps.push(app);
     return app;
   };
-  after(async () => {
+  afterAll(async () => {
     for (const app of apps) await app.close();
     temp.remove();
   });

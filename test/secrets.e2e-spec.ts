@@ -1,10 +1,10 @@
-import assert from 'node:assert/strict';
+import assert from './support/assert.js';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { rawRequest } from './support/http.js';
 import { type OtlpReceiver, startOtlpReceiver } from './support/otlp-receiver.js';
 import { runServerToExit, startServer } from './support/server-process.js';
@@ -28,8 +28,8 @@ function assertNoCanary(exposures: readonly Exposure[], canaries: readonly strin
 describe('Secrets (canary values through every endpoint, error path and a shutdown)', () => {
   const temp = makeTempDir();
   let receiver: OtlpReceiver;
-  before(async () => (receiver = await startOtlpReceiver()));
-  after(async () => {
+  beforeAll(async () => (receiver = await startOtlpReceiver()));
+  afterAll(async () => {
     await receiver.close();
     temp.remove();
   });

@@ -1,7 +1,7 @@
-import assert from 'node:assert/strict';
+import assert from './support/assert.js';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import { jsonRequest } from './support/http.js';
 import { runServerToExit, startServer } from './support/server-process.js';
 import { makeTempDir } from './support/temp-dir.js';

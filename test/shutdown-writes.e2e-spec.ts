@@ -1,5 +1,6 @@
-import assert from 'node:assert/strict';
-import { describe, it, type TestContext } from 'node:test';
+import assert from './support/assert.js';
+import { describe, it } from '@jest/globals';
+import { diagnostic } from './support/diagnostic.js';
 import { setTimeout as delay } from 'node:timers/promises';
 import { rawRequest } from './support/http.js';
 import { createItemRequest, HttpSocket, requestHead } from './support/http-socket.js';
@@ -19,9 +20,9 @@ const SHORT_SHUTDOWN_TIMEOUT = '300ms';
 type Timing = 'request first' | 'signal first' | 'body too late';
 
 describe('Writes in flight at SIGTERM (the built server, restarted after each signal)', () => {
-  it(`when SIGTERM lands during a POST (${TRIALS} trials), then a 201 is always there after the restart, an error never is, and every run logs its final line`, async (t: TestContext) => {
+  it(`when SIGTERM lands during a POST (${TRIALS} trials), then a 201 is always there after the restart, an error never is, and every run logs its final line`, async () => {
     const seed = seedFromEnv('SHUTDOWN_SEED');
-    t.diagnostic(`seed ${seed} (SHUTDOWN_SEED=${seed} repeats this run)`);
+    diagnostic(`seed ${seed} (SHUTDOWN_SEED=${seed} repeats this run)`);
     const random = new Random(seed);
     const temp = makeTempDir();
     const violations: string[] = [];
@@ -86,8 +87,8 @@ describe('Writes in flight at SIGTERM (the built server, restarted after each si
     } finally {
       temp.remove();
     }
-    t.diagnostic([...outcomes].map(([key, count]) => `${count} × ${key}`).join('; '));
-    t.diagnostic(`final shutdown log line in ${finalLines} of ${TRIALS} SIGTERM runs`);
+    diagnostic([...outcomes].map(([key, count]) => `${count} × ${key}`).join('; '));
+    diagnostic(`final shutdown log line in ${finalLines} of ${TRIALS} SIGTERM runs`);
     assert.deepEqual(violations, []);
     assert.equal(finalLines, TRIALS);
   });

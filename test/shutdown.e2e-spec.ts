@@ -1,6 +1,7 @@
-import assert from 'node:assert/strict';
+import assert from './support/assert.js';
 import http from 'node:http';
-import { describe, it, type TestContext } from 'node:test';
+import { describe, it } from '@jest/globals';
+import { diagnostic } from './support/diagnostic.js';
 import { setTimeout as delay } from 'node:timers/promises';
 import { jsonRequest } from './support/http.js';
 import { createItemRequest, HttpSocket, requestHead } from './support/http-socket.js';
@@ -42,7 +43,7 @@ function requestOnNewConnection(url: string, method: string, path: string, body?
 }
 
 describe('Graceful shutdown of the built server (real signals, real sockets)', () => {
-  it('when SIGTERM arrives under load, then readiness fails at once, every request started before the drain ends succeeds, and the exit is 0 and on time', async (t: TestContext) => {
+  it('when SIGTERM arrives under load, then readiness fails at once, every request started before the drain ends succeeds, and the exit is 0 and on time', async () => {
     const DRAIN_MS = 2_000;
     const CLIENTS = 64;
     const PERIOD_MS = 50;
@@ -89,7 +90,7 @@ describe('Graceful shutdown of the built server (real signals, real sockets)', (
       const failed = counted.filter((o) => o.status === undefined || o.status >= 300);
       const longest = Math.max(...counted.map((o) => o.finished - o.started));
       const afterSignal = counted.filter((o) => o.started >= signalledAt).length;
-      t.diagnostic(
+      diagnostic(
         `${counted.length} requests (${afterSignal} after SIGTERM), ${failed.length} failed; ` +
           `p99 ${percentile(
             counted.map((o) => o.finished - o.started),

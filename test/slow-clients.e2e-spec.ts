@@ -1,6 +1,7 @@
-import assert from 'node:assert/strict';
+import assert from './support/assert.js';
 import net from 'node:net';
-import { describe, it, type TestContext } from 'node:test';
+import { describe, it } from '@jest/globals';
+import { diagnostic } from './support/diagnostic.js';
 import { setTimeout as delay } from 'node:timers/promises';
 import { jsonRequest } from './support/http.js';
 import { createItemRequest, HttpSocket } from './support/http-socket.js';
@@ -45,7 +46,7 @@ function slowloris(url: string, everyMs: number): Promise<{ closedAfterMs: numbe
 }
 
 describe('Slow clients against the built server (HTTP_HEADERS_TIMEOUT, HTTP_REQUEST_TIMEOUT)', () => {
-  it('when 500 slowloris sockets trickle headers, then the server closes them all by the headers timeout + check interval + 2 s, and normal requests meanwhile succeed', async (t: TestContext) => {
+  it('when 500 slowloris sockets trickle headers, then the server closes them all by the headers timeout + check interval + 2 s, and normal requests meanwhile succeed', async () => {
     const temp = makeTempDir();
     const server = await startServer(limitedServerEnv(temp.dbPath));
     try {
@@ -66,7 +67,7 @@ describe('Slow clients against the built server (HTTP_HEADERS_TIMEOUT, HTTP_REQU
       }
       const closed = await all;
       const slowest = Math.max(...closed.map((c) => c.closedAfterMs));
-      t.diagnostic(
+      diagnostic(
         `slowloris: 500 closed after ${Math.min(...closed.map((c) => c.closedAfterMs)).toFixed(0)}–` +
           `${slowest.toFixed(0)} ms; ${latencies.length} normal requests meanwhile, ${failures.length} failed, ` +
           `p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms`,

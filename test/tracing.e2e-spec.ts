@@ -1,6 +1,6 @@
-import assert from 'node:assert/strict';
+import assert from './support/assert.js';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { jsonRequest } from './support/http.js';
 import { logLines } from './support/logs.js';
 import { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from './support/otlp-receiver.js';
@@ -23,7 +23,7 @@ describe('Tracing (built server, real OTLP/HTTP exporter, receiver on 127.0.0.1)
     const temp = makeTempDir();
     let receiver: OtlpReceiver;
     let server: ServerProcess;
-    before(async () => {
+    beforeAll(async () => {
       receiver = await startOtlpReceiver();
       server = await startServer({
         DB_PATH: temp.dbPath,
@@ -34,7 +34,7 @@ describe('Tracing (built server, real OTLP/HTTP exporter, receiver on 127.0.0.1)
         OTEL_BSP_SCHEDULE_DELAY: '50',
       });
     });
-    after(async () => {
+    afterAll(async () => {
       await server.stop();
       await receiver.close();
       temp.remove();
@@ -141,8 +141,8 @@ describe('Tracing (built server, real OTLP/HTTP exporter, receiver on 127.0.0.1)
   describe('when sampling keeps no new trace and the buffer is only exported at shutdown', () => {
     const temp = makeTempDir();
     let receiver: OtlpReceiver;
-    before(async () => (receiver = await startOtlpReceiver()));
-    after(async () => {
+    beforeAll(async () => (receiver = await startOtlpReceiver()));
+    afterAll(async () => {
       await receiver.close();
       temp.remove();
     });
@@ -186,7 +186,7 @@ describe('Tracing (built server, real OTLP/HTTP exporter, receiver on 127.0.0.1)
 
   describe('when no endpoint is configured', () => {
     const temp = makeTempDir();
-    after(() => temp.remove());
+    afterAll(() => temp.remove());
 
     it('then tracing is off: no trace id anywhere, and requests are served as usual', async () => {
       const server = await startServer({ DB_PATH: temp.dbPath, LOG_LEVEL: 'info' });

@@ -1,8 +1,8 @@
-import assert from 'node:assert/strict';
+import assert from '../../test/support/assert.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { afterAll, describe, it } from '@jest/globals';
 import { ConfigError, loadConfig } from './app-config.js';
 
 const KEY = 'k'.repeat(16) + '-first-key';
@@ -20,7 +20,7 @@ function problemsOf(env: Record<string, string>): readonly string[] {
 
 describe('loadConfig', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'config-spec-'));
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('when nothing is set, then every setting has its safe default', () => {
     const config = loadConfig({});

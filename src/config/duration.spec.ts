@@ -1,5 +1,5 @@
-import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import assert from '../../test/support/assert.js';
+import { describe, it } from '@jest/globals';
 import { parseByteSize, parseDuration } from './duration.js';
 
 describe('parseDuration', () => {

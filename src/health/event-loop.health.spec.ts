@@ -1,5 +1,5 @@
-import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import assert from '../../test/support/assert.js';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { setTimeout as delay } from 'node:timers/promises';
 import { HealthIndicatorService } from '@nestjs/terminus';
 import { EventLoopHealth } from './event-loop.health.js';
@@ -11,8 +11,8 @@ function blockFor(ms: number): void {
 
 describe('EventLoopHealth', () => {
   const health = new EventLoopHealth(new HealthIndicatorService());
-  before(() => health.onApplicationBootstrap());
-  after(() => health.onModuleDestroy());
+  beforeAll(() => health.onApplicationBootstrap());
+  afterAll(() => health.onModuleDestroy());
 
   it('when the event loop turns promptly, then event_loop is up with the delays measured', async () => {
     health.check(); // starts a new window

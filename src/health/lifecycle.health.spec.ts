@@ -1,5 +1,5 @@
-import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import assert from '../../test/support/assert.js';
+import { describe, it } from '@jest/globals';
 import { HealthIndicatorService } from '@nestjs/terminus';
 import { HealthCheckFailedError } from './health.errors.js';
 import { Lifecycle } from './lifecycle.js';

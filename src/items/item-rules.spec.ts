@@ -1,5 +1,5 @@
-import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import assert from '../../test/support/assert.js';
+import { describe, it } from '@jest/globals';
 import { codePointLength, isValidName, ITEM_NAME_MAX_LENGTH, itemRuleViolation, NAME_RULE } from './item-rules.js';
 
 const EMOJI = '\u{1F600}';

@@ -1,5 +1,5 @@
-import assert from 'node:assert/strict';
-import { beforeEach, describe, it } from 'node:test';
+import assert from '../../test/support/assert.js';
+import { beforeEach, describe, it } from '@jest/globals';
 import { ItemIndex } from './json-file/item-index.js';
 import type { Item, ItemPosition } from './item.js';
 import { itemEtag } from './item-etag.js';

@@ -1,6 +1,6 @@
-import assert from 'node:assert/strict';
+import assert from '../../test/support/assert.js';
 import { Writable } from 'node:stream';
-import { after, describe, it } from 'node:test';
+import { afterAll, describe, it } from '@jest/globals';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { InMemorySpanExporter, NodeTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-node';
 import Fastify from 'fastify';
@@ -55,7 +55,7 @@ async function appWithTelemetry() {
 }
 
 describe('HttpTelemetry', () => {
-  after(() => provider.shutdown());
+  afterAll(() => provider.shutdown());
 
   it('when requests are answered, then each is counted by template, logged once and spanned; a 500 marks its span as an error', async () => {
     const { fastify, requests } = await appWithTelemetry();

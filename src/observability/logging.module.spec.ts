@@ -1,6 +1,6 @@
-import assert from 'node:assert/strict';
+import assert from '../../test/support/assert.js';
 import { Writable } from 'node:stream';
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import { pino } from 'pino';
 import { loadConfig } from '../config/app-config.js';
 import { loggerOptions } from './logging.module.js';

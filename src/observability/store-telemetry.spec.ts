@@ -1,5 +1,5 @@
-import assert from 'node:assert/strict';
-import { after, beforeEach, describe, it } from 'node:test';
+import assert from '../../test/support/assert.js';
+import { afterAll, beforeEach, describe, it } from '@jest/globals';
 import { context, SpanStatusCode, trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, NodeTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-node';
 import { Registry } from 'prom-client';
@@ -35,7 +35,7 @@ const startRequest = () => trace.getTracer('test').startSpan('GET /items/{id}');
 
 describe('StoreTelemetry spans', () => {
   beforeEach(() => exporter.reset());
-  after(() => provider.shutdown());
+  afterAll(() => provider.shutdown());
 
   it('when an operation runs in a sampled request, then its span is the request span’s child, with its outcome', async () => {
     const store = telemetry();

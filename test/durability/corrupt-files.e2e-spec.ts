@@ -1,4 +1,4 @@
-import assert from 'node:assert/strict';
+import assert from '../support/assert.js';
 import {
   chmodSync,
   chownSync,
@@ -12,7 +12,7 @@ import {
 } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { jsonRequest } from '../support/http.js';
 import { freePort } from '../support/ports.js';
 import { runServerToExit, startServer, UNPRIVILEGED } from '../support/server-process.js';
@@ -353,7 +353,7 @@ describe('Durability: damaged files at start-up', () => {
   let base: Baseline;
   let variant = 0;
 
-  before(async () => {
+  beforeAll(async () => {
     // The baseline is written by the service itself: a compaction (small threshold) puts items in the
     // snapshot, and the changes after it are in the journal.
     const dbPath = path.join(baselineDir, 'items.json');
@@ -369,7 +369,7 @@ describe('Durability: damaged files at start-up', () => {
     assert.ok(snapshotLines(base).length >= 6, 'the baseline snapshot holds items');
     assert.ok(journalLines(base).length >= 4, 'the baseline journal holds changes after the snapshot');
   });
-  after(() => workspace.remove());
+  afterAll(() => workspace.remove());
 
   /** A copy of the baseline in its own directory, changed by the variant, owned by the server's user. */
   function prepare(arrange: (store: Store, base: Baseline) => void): Store {

@@ -1,7 +1,8 @@
-import assert from 'node:assert/strict';
+import assert from '../support/assert.js';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
+import { diagnostic } from '../support/diagnostic.js';
 import { Agent, request } from 'undici';
 import { startServer } from '../support/server-process.js';
 import { makeTempDir } from '../support/temp-dir.js';
@@ -12,8 +13,8 @@ const WRITES = 1000;
 const CLIENTS = 16;
 
 describe('Durability: the order of writes, fsyncs and renames, read from strace', () => {
-  it(`when ${WRITES} writes run under strace, then every acknowledgement follows the fsync of its bytes and every snapshot rename sits between fsyncs`, async (t) => {
-    t.diagnostic(straceVersion());
+  it(`when ${WRITES} writes run under strace, then every acknowledgement follows the fsync of its bytes and every snapshot rename sits between fsyncs`, async () => {
+    diagnostic(straceVersion());
     const temp = makeTempDir('items-order-');
     const traceFile = path.join(temp.dir, 'strace.txt');
     const dbPath = path.join(temp.dir, 'data', 'items.json');
@@ -82,7 +83,7 @@ describe('Durability: the order of writes, fsyncs and renames, read from strace'
     try {
       const calls = parseTrace(readFileSync(traceFile, 'utf8'));
       const report = checkOrder(calls, dbPath, writes);
-      t.diagnostic(JSON.stringify({ ...report, violations: report.violations.length, syscalls: calls.length }));
+      diagnostic(JSON.stringify({ ...report, violations: report.violations.length, syscalls: calls.length }));
       assert.deepEqual(report.violations, []);
       assert.equal(report.acknowledgements, WRITES, 'every write was acknowledged and checked');
       assert.ok(report.snapshotRenames >= 3, `only ${report.snapshotRenames} snapshot renames: compaction untested`);

@@ -1,7 +1,8 @@
-import assert from 'node:assert/strict';
+import assert from '../support/assert.js';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
+import { diagnostic } from '../support/diagnostic.js';
 import { assertProblem, jsonRequest } from '../support/http.js';
 import { startServer, type ServerProcess } from '../support/server-process.js';
 import { makeTempDir } from '../support/temp-dir.js';
@@ -164,7 +165,7 @@ describe('Durability: I/O errors injected into the real system calls (strace)', 
     ['fsync', 'EIO', 'exited'],
     ['pwrite64', 'ENOSPC', 'kept serving'],
   ] as const) {
-    it(`when the Nth ${syscall} fails with ${error} (N = 1..${MAX_N}), then no write it touched is acknowledged, nothing phantom appears, and the store serves again`, async (t) => {
+    it(`when the Nth ${syscall} fails with ${error} (N = 1..${MAX_N}), then no write it touched is acknowledged, nothing phantom appears, and the store serves again`, async () => {
       const summary = { startupFailed: 0, keptServing: 0, exited: 0, failedWrites: 0, faultsOutsideWrites: 0 };
       for (let n = 1; n <= MAX_N; n++) {
         const result = await trial(syscall, error, String(n));
@@ -197,7 +198,7 @@ describe('Durability: I/O errors injected into the real system calls (strace)', 
           summary.startupFailed++;
         }
       }
-      t.diagnostic(JSON.stringify(summary));
+      diagnostic(JSON.stringify(summary));
       // Proof that the faults landed: in start-up, and in many writes.
       assert.ok(summary.startupFailed >= 1, 'no fault landed in start-up');
       assert.ok(summary.failedWrites >= MAX_N / 2, `only ${summary.failedWrites} writes failed`);

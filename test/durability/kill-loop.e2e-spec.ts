@@ -1,5 +1,6 @@
-import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import assert from '../support/assert.js';
+import { describe, it } from '@jest/globals';
+import { diagnostic } from '../support/diagnostic.js';
 import { makeTempDir } from '../support/temp-dir.js';
 import { runKillLoop } from './support/kill-loop.js';
 import { seedFromEnv } from '../support/random.js';
@@ -8,12 +9,12 @@ import { seedFromEnv } from '../support/random.js';
 const KILLS = Number(process.env.CRASH_KILLS ?? 50);
 
 describe('Durability: kill -9 under load', () => {
-  it(`when the server is killed -9 ${KILLS} times under 64 writing clients, then no acknowledged write is lost and nothing half-applied appears`, async (t) => {
+  it(`when the server is killed -9 ${KILLS} times under 64 writing clients, then no acknowledged write is lost and nothing half-applied appears`, async () => {
     const temp = makeTempDir('items-kill-');
     const seed = seedFromEnv();
     try {
       const report = await runKillLoop({ dbPath: temp.dbPath, kills: KILLS, seed });
-      t.diagnostic(JSON.stringify(report));
+      diagnostic(JSON.stringify(report));
       assert.deepEqual(report.violations, [], `seed ${seed} (CRASH_SEED=${seed} repeats the run)`);
       assert.equal(report.kills, KILLS);
       assert.equal(report.failedRestarts, 0);

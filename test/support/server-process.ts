@@ -1,6 +1,9 @@
-import { type ChildProcess, type ChildProcessByStdio, spawn } from 'node:child_process';
+import { type ChildProcess, type ChildProcessByStdio, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { chmodSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { diagnostic } from './diagnostic.js';
 import type { Readable } from 'node:stream';
 import { startProdNodeFlags } from '../../scripts/start-flags.js';
 
@@ -121,10 +124,61 @@ export async function whenExited({ child, output }: Spawned, timeoutMs: number):
   return { code: code ?? signal ?? 'unknown', ...output };
 }
 
+interface Runtime {
+  node: string;
+  main: string;
+  cwd?: string;
+}
+const runtimes = new Map<number, Runtime>();
+
+/**
+ * The Node binary and dist/main.js as `uid` can run them. Usually where they are; but a checkout under a
+ * directory that other users cannot enter (root's home, a `mktemp -d` folder) is out of an unprivileged
+ * user's reach, so the server is then run from a copy in the temp directory: the Node binary, dist/,
+ * package.json and node_modules, hard-linked where the file system allows (fast, no space), else copied.
+ */
+function runtimeFor(uid: number | undefined, gid: number | undefined): Runtime {
+  if (uid === undefined) return { node: process.execPath, main: MAIN };
+  const known = runtimes.get(uid);
+  if (known) return known;
+  // Both the binary (spawn fails with EACCES) and the checkout (the probe exits non-zero) must be reachable.
+  const probe = spawnSync(process.execPath, ['-e', `require('node:fs').accessSync(${JSON.stringify(MAIN)})`], {
+    uid,
+    gid,
+    cwd: tmpdir(),
+    env: {},
+    stdio: 'ignore',
+    timeout: 10_000,
+  });
+  const reachable = probe.error === undefined && probe.status === 0;
+  let runtime: Runtime = { node: process.execPath, main: MAIN };
+  if (!reachable) {
+    const dir = mkdtempSync(path.join(tmpdir(), 'items-runtime-'));
+    chmodSync(dir, 0o755);
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+    const copy = (from: string, to: string) => {
+      try {
+        execFileSync('cp', ['-al', from, to], { stdio: 'ignore' });
+      } catch {
+        execFileSync('cp', ['-a', from, to], { stdio: 'ignore' });
+      }
+    };
+    copy(realpathSync(process.execPath), path.join(dir, 'node'));
+    for (const part of ['dist', 'package.json', 'node_modules'])
+      copy(path.join(PROJECT_ROOT, part), path.join(dir, part));
+    diagnostic(`uid ${uid} cannot reach ${PROJECT_ROOT}: its server runs from a copy in ${dir}`);
+    runtime = { node: path.join(dir, 'node'), main: path.join(dir, 'dist/main.js'), cwd: dir };
+  }
+  runtimes.set(uid, runtime);
+  return runtime;
+}
+
 /** Spawns dist/main.js on loopback with the given environment (and PATH only), collecting its output. */
 function spawnServer(env: Record<string, string>, { wrapper = [], uid, gid }: SpawnOptions) {
-  const [command = process.execPath, ...args] = [...wrapper, process.execPath, ...NODE_FLAGS, MAIN];
+  const runtime = runtimeFor(uid, gid);
+  const [command = runtime.node, ...args] = [...wrapper, runtime.node, ...NODE_FLAGS, runtime.main];
   const child = spawn(command, args, {
+    cwd: runtime.cwd,
     // Off unless a test sets it: the suites send thousands of requests from one address.
     env: {
       PATH: process.env.PATH,

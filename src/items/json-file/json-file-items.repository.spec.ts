@@ -1,8 +1,8 @@
-import assert from 'node:assert/strict';
+import assert from '../../../test/support/assert.js';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it } from '@jest/globals';
 import { loadConfig } from '../../config/app-config.js';
 import type { Item } from '../item.js';
 import {

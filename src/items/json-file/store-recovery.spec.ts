@@ -1,8 +1,8 @@
-import assert from 'node:assert/strict';
+import assert from '../../../test/support/assert.js';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import { loadConfig } from '../../config/app-config.js';
 import { Lifecycle } from '../../health/lifecycle.js';

@@ -1,0 +1,138 @@
+import assert from '../../test/support/assert.js';
+import { afterEach, describe, it } from '@jest/globals';
+import { Controller, Get, UseGuards } from '@nestjs/common';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Test } from '@nestjs/testing';
+import { configureApp } from '../app.factory.js';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import type { ProblemDetails } from '../common/problem-details.filter.js';
+import { loadConfig } from '../config/app-config.js';
+import { RateLimitGuard } from './rate-limit.guard.js';
+import { RateLimitModule } from './rate-limit.module.js';
+
+const MAX = 3;
+const WINDOW_SECONDS = 60;
+const CLIENT = '192.0.2.1';
+const OTHER_CLIENT = '192.0.2.2';
+
+@Controller('limited')
+@UseGuards(RateLimitGuard)
+class LimitedController {
+  @Get('a')
+  a(): { route: string } {
+    return { route: 'a' };
+  }
+
+  @Get('b')
+  b(): { route: string } {
+    return { route: 'b' };
+  }
+}
+
+describe('RateLimitGuard, through RateLimitModule', () => {
+  let app: NestFastifyApplication | undefined;
+  let http: FastifyInstance;
+
+  async function startApp(env: Record<string, string>): Promise<void> {
+    const config = loadConfig(env);
+    const moduleRef = await Test.createTestingModule({
+      imports: [RateLimitModule.forRoot(config)],
+      controllers: [LimitedController],
+    }).compile();
+    app = moduleRef.createNestApplication<NestFastifyApplication>(new FastifyAdapter(), {
+      bodyParser: false,
+      logger: false,
+    });
+    configureApp(app, config);
+    await app.init();
+    http = app.getHttpAdapter().getInstance();
+    await http.ready();
+  }
+
+  // A fresh app per test: the budgets live in the app's memory.
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+  });
+
+  const get = (route: 'a' | 'b', remoteAddress = CLIENT): Promise<LightMyRequestResponse> =>
+    http.inject({ method: 'GET', url: `/limited/${route}`, remoteAddress });
+
+  it('when a client stays within RATE_LIMIT_MAX, then each answer says how much of the budget is left', async () => {
+    await startApp({ RATE_LIMIT_MAX: String(MAX), RATE_LIMIT_WINDOW: `${WINDOW_SECONDS}s` });
+
+    const responses: LightMyRequestResponse[] = [];
+    for (let i = 0; i < MAX; i++) responses.push(await get('a'));
+
+    assert.deepEqual(
+      responses.map((response) => response.statusCode),
+      [200, 200, 200],
+    );
+    assert.deepEqual(
+      responses.map((response) => [response.headers['ratelimit-limit'], response.headers['ratelimit-remaining']]),
+      [
+        ['3', '2'],
+        ['3', '1'],
+        ['3', '0'],
+      ],
+    );
+    const reset = Number(responses[0]!.headers['ratelimit-reset']);
+    assert.ok(reset > 0 && reset <= WINDOW_SECONDS, `RateLimit-Reset ${reset}`);
+    assert.equal(responses[0]!.headers['retry-after'], undefined);
+  });
+
+  it('when a client exceeds RATE_LIMIT_MAX, then 429 problem+json with Retry-After and the RateLimit headers', async () => {
+    await startApp({ RATE_LIMIT_MAX: String(MAX), RATE_LIMIT_WINDOW: `${WINDOW_SECONDS}s` });
+    for (let i = 0; i < MAX; i++) assert.equal((await get('a')).statusCode, 200);
+
+    const response = await get('a');
+
+    assert.equal(response.statusCode, 429);
+    assert.match(String(response.headers['content-type']), /^application\/problem\+json/);
+    const retryAfter = Number(response.headers['retry-after']);
+    assert.ok(
+      Number.isInteger(retryAfter) && retryAfter > 0 && retryAfter <= WINDOW_SECONDS,
+      `Retry-After ${retryAfter}`,
+    );
+    assert.equal(response.headers['ratelimit-limit'], '3');
+    assert.equal(response.headers['ratelimit-remaining'], '0');
+    assert.equal(response.headers['ratelimit-reset'], String(retryAfter));
+    const problem = response.json<ProblemDetails>();
+    assert.equal(problem.status, 429);
+    assert.equal(problem.code, 'RATE_LIMITED');
+    assert.equal(problem.detail, `Too many requests from this client; retry in ${retryAfter} s (see Retry-After).`);
+  });
+
+  it('when a client has spent its budget on one route, then it is refused on every other route too', async () => {
+    await startApp({ RATE_LIMIT_MAX: String(MAX), RATE_LIMIT_WINDOW: `${WINDOW_SECONDS}s` });
+
+    const statuses: number[] = [];
+    for (const route of ['a', 'b', 'a', 'b'] as const) statuses.push((await get(route)).statusCode);
+
+    assert.deepEqual(statuses, [200, 200, 200, 429]);
+  });
+
+  it('when one client is refused, then another client still has its whole budget', async () => {
+    await startApp({ RATE_LIMIT_MAX: String(MAX), RATE_LIMIT_WINDOW: `${WINDOW_SECONDS}s` });
+    for (let i = 0; i <= MAX; i++) await get('a', CLIENT);
+    assert.equal((await get('a', CLIENT)).statusCode, 429);
+
+    const other = await get('a', OTHER_CLIENT);
+
+    assert.equal(other.statusCode, 200);
+    assert.equal(other.headers['ratelimit-remaining'], String(MAX - 1));
+  });
+
+  it('when RATE_LIMIT_MAX is 0, then no request is counted or refused', async () => {
+    await startApp({ RATE_LIMIT_MAX: '0' });
+
+    const responses: LightMyRequestResponse[] = [];
+    for (let i = 0; i <= MAX; i++) responses.push(await get('a'));
+
+    assert.deepEqual(
+      responses.map((response) => response.statusCode),
+      [200, 200, 200, 200],
+    );
+    assert.equal(responses.at(-1)!.headers['ratelimit-limit'], undefined);
+  });
+});

@@ -9,7 +9,7 @@ COPY package.json package-lock.json ./
 # No install scripts: no dependency needs one to build or run here, and the `node` devDependency's
 # would download a second Node 24 (the base image's builds), outside the lockfile.
 RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
+COPY tsconfig.json tsconfig.build.json nest-cli.json ./
 COPY src ./src
 RUN npm run build \
   && npm prune --omit=dev --no-audit --no-fund \

@@ -19,6 +19,24 @@ export default tseslint.config(
     },
   },
   {
+    // Dependencies point one way: health and observability may look into items, never the reverse.
+    files: ['src/items/**/*.ts'],
+    ignores: ['**/*.spec.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/health/*', '**/observability/*'],
+              message: 'items must not depend on health or observability: add a port in items instead.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.spec.ts', 'test/**/*.ts'],
     rules: {
       '@typescript-eslint/no-non-null-assertion': 'off',

@@ -15,8 +15,8 @@ import {
 } from './common/problem-details.filter.js';
 import { createValidationPipe } from './common/validation.pipe.js';
 import { type AppConfig, loadConfig } from './config/app-config.js';
-import { InFlightRequests } from './health/in-flight-requests.js';
-import { Lifecycle } from './health/lifecycle.js';
+import { InFlightRequests } from './lifecycle/in-flight-requests.js';
+import { Lifecycle } from './lifecycle/lifecycle.js';
 import { HttpTelemetry } from './observability/http-telemetry.js';
 import { requestIdFor } from './observability/request-id.js';
 import { serveOpenApi } from './openapi/openapi.document.js';

@@ -2,9 +2,9 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import type { AppConfig } from './config/app-config.js';
 import { ConfigModule } from './config/config.module.js';
 import { HealthModule } from './health/health.module.js';
-import { LifecycleModule } from './health/lifecycle.module.js';
+import { LifecycleModule } from './lifecycle/lifecycle.module.js';
 import { ItemsModule } from './items/items.module.js';
-import type { InFlightRequests } from './health/in-flight-requests.js';
+import type { InFlightRequests } from './lifecycle/in-flight-requests.js';
 import { ObservabilityModule } from './observability/observability.module.js';
 import { RateLimitModule } from './rate-limit/rate-limit.module.js';
 

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError, loadConfig } from './config/app-config.js';
-import { EXIT_CODES, exitCodeForSignal } from './health/exit-codes.js';
+import { EXIT_CODES, exitCodeForSignal } from './lifecycle/exit-codes.js';
 import { startTracing } from './observability/tracing.js';
-import type { ShutdownReason } from './health/graceful-shutdown.js';
+import type { ShutdownReason } from './lifecycle/graceful-shutdown.js';
 
 const SHUTDOWN_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];
 /** Time the store and the logs get to close once the requests are done, before the process gives up. */
@@ -21,8 +21,8 @@ async function main(): Promise<void> {
     await Promise.all([
       import('nestjs-pino'),
       import('./app.factory.js'),
-      import('./health/graceful-shutdown.js'),
-      import('./health/lifecycle.js'),
+      import('./lifecycle/graceful-shutdown.js'),
+      import('./lifecycle/lifecycle.js'),
       import('./observability/logging.module.js'),
     ]);
   const { app, inFlight } = await createApp({ config });

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { diagnostic } from './support/diagnostic.js';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Pool } from 'undici';
-import { EXIT_CODES } from '../src/health/exit-codes.js';
+import { EXIT_CODES } from '../src/lifecycle/exit-codes.js';
 import { assertProblem, jsonRequest } from './support/http.js';
 import { logLines } from './support/logs.js';
 import {

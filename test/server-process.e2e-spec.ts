@@ -1,9 +1,11 @@
 import assert from './support/assert.js';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { describe, it } from '@jest/globals';
 import { jsonRequest } from './support/http.js';
-import { runServerToExit, startServer } from './support/server-process.js';
+import { collectOutput, PROJECT_ROOT, runServerToExit, startServer, whenListening } from './support/server-process.js';
 import { makeTempDir } from './support/temp-dir.js';
 
 describe('The built server as a child process', () => {
@@ -120,6 +122,42 @@ describe('The built server as a child process', () => {
       assert.equal((await jsonRequest(`${server.url}/items`, 'GET')).body.items.length, 2);
     } finally {
       await server.stop();
+      temp.remove();
+    }
+  });
+
+  it('when `npm start` (as the README says) gets SIGTERM, then the service stops with it, freeing its port and the store lock', async () => {
+    const temp = makeTempDir();
+    // npm as a user runs it: from the checkout, with the user's environment, building first.
+    const npm = collectOutput(
+      spawn('npm', ['start'], {
+        cwd: PROJECT_ROOT,
+        env: { ...process.env, DB_PATH: temp.dbPath, HOST: '127.0.0.1', PORT: '0', SHUTDOWN_DRAIN_DELAY: '0' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    );
+    const server = await whenListening(npm, 120_000);
+    try {
+      assert.notEqual(server.pid, npm.child.pid, 'npm runs the service; it is not the service');
+      assert.ok(existsSync(`${temp.dbPath}.lock`));
+
+      npm.child.kill('SIGTERM');
+      assert.equal(await server.exited, 0, server.stdout() + server.stderr());
+
+      assert.throws(() => process.kill(server.pid, 0), { code: 'ESRCH' }, 'the service process is gone');
+      assert.equal(existsSync(`${temp.dbPath}.lock`), false, 'the store lock is released');
+      const port = Number(new URL(server.url).port);
+      await new Promise<void>((resolve, reject) => {
+        const probe = net.createServer().once('error', reject);
+        probe.listen(port, '127.0.0.1', () => probe.close(() => resolve()));
+      });
+    } finally {
+      npm.child.kill('SIGKILL');
+      try {
+        process.kill(server.pid, 'SIGKILL');
+      } catch {
+        // Gone, as it should be.
+      }
       temp.remove();
     }
   });

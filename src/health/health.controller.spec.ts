@@ -11,8 +11,8 @@ import { ItemsModule } from '../items/items.module.js';
 import { ITEMS_REPOSITORY, type ItemsRepository } from '../items/items.repository.js';
 import { HealthModule } from './health.module.js';
 import { loadConfig } from '../config/app-config.js';
-import { Lifecycle } from './lifecycle.js';
-import { LifecycleModule } from './lifecycle.module.js';
+import { Lifecycle } from '../lifecycle/lifecycle.js';
+import { LifecycleModule } from '../lifecycle/lifecycle.module.js';
 
 /** The store as the probes see it: only whether it can take writes; the probes must not read or write items. */
 class StoreStub implements ItemsRepository {

@@ -2,7 +2,7 @@ import assert from '../../test/support/assert.js';
 import { describe, it } from '@jest/globals';
 import { HealthIndicatorService } from '@nestjs/terminus';
 import { HealthCheckFailedError } from './health.errors.js';
-import { Lifecycle } from './lifecycle.js';
+import { Lifecycle } from '../lifecycle/lifecycle.js';
 import { LifecycleHealth } from './lifecycle.health.js';
 
 describe('LifecycleHealth', () => {

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorService } from '@nestjs/terminus';
-import { Lifecycle } from './lifecycle.js';
+import { Lifecycle } from '../lifecycle/lifecycle.js';
 
 /** The checks that read the process's own phase: in memory, so they need no timeout. */
 @Injectable()

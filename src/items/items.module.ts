@@ -2,10 +2,13 @@ import { Module } from '@nestjs/common';
 import { ApiKeyGuard } from '../auth/api-key.guard.js';
 import { JsonFileItemsRepository } from './json-file/json-file-items.repository.js';
 import { ItemsController } from './items.controller.js';
-import { ITEMS_REPOSITORY } from './items.repository.js';
+import {
+  ITEMS_REPOSITORY,
+  ITEMS_REPOSITORY_DECORATOR,
+  type ItemsRepository,
+  type ItemsRepositoryDecorator,
+} from './items.repository.js';
 import { ItemsService } from './items.service.js';
-import { InstrumentedItemsRepository } from '../observability/instrumented-items.repository.js';
-import { StoreTelemetry } from '../observability/store-telemetry.js';
 
 @Module({
   controllers: [ItemsController],
@@ -15,9 +18,9 @@ import { StoreTelemetry } from '../observability/store-telemetry.js';
     JsonFileItemsRepository,
     {
       provide: ITEMS_REPOSITORY,
-      useFactory: (store: JsonFileItemsRepository, telemetry: StoreTelemetry) =>
-        new InstrumentedItemsRepository(store, telemetry),
-      inject: [JsonFileItemsRepository, StoreTelemetry],
+      useFactory: (store: JsonFileItemsRepository, decorate?: ItemsRepositoryDecorator): ItemsRepository =>
+        decorate ? decorate(store) : store,
+      inject: [JsonFileItemsRepository, { token: ITEMS_REPOSITORY_DECORATOR, optional: true }],
     },
   ],
   exports: [JsonFileItemsRepository, ITEMS_REPOSITORY],

@@ -4,6 +4,14 @@ import type { Item, ItemPosition } from './item.js';
 export const ITEMS_REPOSITORY = Symbol('ItemsRepository');
 
 /**
+ * Injection token of an optional wrapper around the repository (the observability module's spans and
+ * metrics around each operation). A port, so that items depends on no observability code: whoever
+ * observes the app provides it.
+ */
+export const ITEMS_REPOSITORY_DECORATOR = Symbol('ItemsRepositoryDecorator');
+export type ItemsRepositoryDecorator = (repository: ItemsRepository) => ItemsRepository;
+
+/**
  * The port between the items service and storage. Writes are conditional so that a check and its
  * write are one atomic step, whatever the implementation; a write resolves only once it is durable.
  */

@@ -2,7 +2,7 @@ import { makeCounterProvider, makeGaugeProvider, makeHistogramProvider } from '@
 import { collectDefaultMetrics, type Gauge, register } from 'prom-client';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/config.module.js';
-import { InFlightRequests } from '../health/in-flight-requests.js';
+import { InFlightRequests } from '../lifecycle/in-flight-requests.js';
 
 /** Metric names (DESIGN.md, Observability): Prometheus base units, `_total` and `_seconds` suffixes. */
 export const METRICS = {

@@ -1,8 +1,10 @@
 import { type DynamicModule, Global, Module } from '@nestjs/common';
 import { PrometheusModule } from '@willsoto/nestjs-prometheus';
 import type { AppConfig } from '../config/app-config.js';
-import { InFlightRequests } from '../health/in-flight-requests.js';
+import { InFlightRequests } from '../lifecycle/in-flight-requests.js';
 import { STORE_OBSERVER } from '../items/json-file/store-observer.js';
+import { ITEMS_REPOSITORY_DECORATOR, type ItemsRepositoryDecorator } from '../items/items.repository.js';
+import { InstrumentedItemsRepository } from './instrumented-items.repository.js';
 import { HttpTelemetry } from './http-telemetry.js';
 import { LogLevelController } from './log-level.controller.js';
 import { LoggingModule } from './logging.module.js';
@@ -37,9 +39,17 @@ export class ObservabilityModule {
         HttpTelemetry,
         StoreTelemetry,
         { provide: STORE_OBSERVER, useExisting: StoreTelemetry },
+        {
+          provide: ITEMS_REPOSITORY_DECORATOR,
+          useFactory:
+            (telemetry: StoreTelemetry): ItemsRepositoryDecorator =>
+            (repository) =>
+              new InstrumentedItemsRepository(repository, telemetry),
+          inject: [StoreTelemetry],
+        },
         ...(ownPort ? [MetricsServer] : []),
       ],
-      exports: [HttpTelemetry, StoreTelemetry, STORE_OBSERVER],
+      exports: [HttpTelemetry, StoreTelemetry, STORE_OBSERVER, ITEMS_REPOSITORY_DECORATOR],
     };
   }
 }

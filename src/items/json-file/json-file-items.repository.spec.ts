@@ -14,7 +14,7 @@ import {
 import { JsonFileItemsRepository } from './json-file-items.repository.js';
 import { Logger } from '@nestjs/common';
 import { StoreLockedError } from './store-files.js';
-import { Lifecycle } from '../../health/lifecycle.js';
+import { Lifecycle } from '../../lifecycle/lifecycle.js';
 import { RequestValidationError } from '../../common/domain-error.js';
 import type { StoreObserver } from './store-observer.js';
 

@@ -5,7 +5,7 @@ import { access, mkdir, open, readdir, rename, statfs, unlink, type FileHandle }
 import path from 'node:path';
 import type { AppConfig } from '../../config/app-config.js';
 import { APP_CONFIG } from '../../config/config.module.js';
-import { Lifecycle } from '../../health/lifecycle.js';
+import { Lifecycle } from '../../lifecycle/lifecycle.js';
 import type { Item, ItemPosition } from '../item.js';
 import {
   ItemAlreadyExistsError,

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, it } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import { loadConfig } from '../../config/app-config.js';
-import { Lifecycle } from '../../health/lifecycle.js';
+import { Lifecycle } from '../../lifecycle/lifecycle.js';
 import type { Item } from '../item.js';
 import type { ItemRules } from '../item-rules.js';
 import { JsonFileItemsRepository } from './json-file-items.repository.js';

@@ -2,7 +2,7 @@
  * Jest runs the suites from build/, the tree `npm run build:test` compiles with tsc (the one compiler,
  * which also type-checks and emits the decorator metadata Nest and class-validator need), as native
  * ES modules (`--experimental-vm-modules`, set in the npm scripts). So nothing is compiled twice per run
- * and no second transformer has to agree with tsc about decorators. README, "Tests", says more.
+ * and no second transformer has to agree with tsc about decorators. docs/development.md, "Tests", says more.
  * @type {import('jest').Config}
  */
 /**

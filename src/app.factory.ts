@@ -14,7 +14,8 @@ import {
   sendProblem,
 } from './common/problem-details.filter.js';
 import { createValidationPipe } from './common/validation.pipe.js';
-import { type AppConfig, loadConfig } from './config/app-config.js';
+import type { AppConfig } from './config/app-config.js';
+import { type Configuration, loadConfiguration } from './config/config.module.js';
 import { InFlightRequests } from './lifecycle/in-flight-requests.js';
 import { Lifecycle } from './lifecycle/lifecycle.js';
 import { HttpTelemetry } from './observability/http-telemetry.js';
@@ -22,11 +23,11 @@ import { requestIdFor } from './observability/request-id.js';
 import { serveOpenApi } from './openapi/openapi.document.js';
 
 export interface CreateAppOptions {
-  /** The environment to configure from; `process.env` in production, a literal in tests. */
+  /** The environment to configure from, a literal in tests; else `process.env` and `.env`. */
   env?: Record<string, string | undefined>;
   version?: string;
   /** Already loaded (main.ts loads it first, to start tracing before Nest loads); else from `env`. */
-  config?: AppConfig;
+  configuration?: Configuration;
 }
 
 export interface CreatedApp {
@@ -40,7 +41,9 @@ export interface CreatedApp {
  * tests alike. Throws ConfigError for a bad environment and the store's errors for bad files.
  */
 export async function createApp(options: CreateAppOptions = {}): Promise<CreatedApp> {
-  const config = options.config ?? loadConfig(options.env ?? process.env, options.version);
+  const configuration =
+    options.configuration ?? (await loadConfiguration({ env: options.env, version: options.version }));
+  const { config } = configuration;
   // Created with the app, after the adapter that needs it for frameworkErrors.
   const late: { telemetry?: HttpTelemetry } = {};
   const { http } = config;
@@ -83,7 +86,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<Created
   const inFlight = new InFlightRequests();
   inFlight.register(fastify.server);
 
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, inFlight), adapter, {
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(configuration, inFlight), adapter, {
     bufferLogs: true,
     bodyParser: false,
     abortOnError: false,

@@ -1,6 +1,5 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import type { AppConfig } from './config/app-config.js';
-import { ConfigModule } from './config/config.module.js';
+import type { Configuration } from './config/config.module.js';
 import { HealthModule } from './health/health.module.js';
 import { LifecycleModule } from './lifecycle/lifecycle.module.js';
 import { ItemsModule } from './items/items.module.js';
@@ -10,11 +9,11 @@ import { RateLimitModule } from './rate-limit/rate-limit.module.js';
 
 @Module({})
 export class AppModule {
-  static forRoot(config: AppConfig, inFlight: InFlightRequests): DynamicModule {
+  static forRoot({ config, module: configModule }: Configuration, inFlight: InFlightRequests): DynamicModule {
     return {
       module: AppModule,
       imports: [
-        ConfigModule.forRoot(config),
+        configModule,
         ObservabilityModule.forRoot(config, inFlight),
         LifecycleModule,
         RateLimitModule.forRoot(config),

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError, loadConfig } from './config/app-config.js';
+import { ConfigError } from './config/app-config.js';
+import { loadConfiguration } from './config/config.module.js';
 import { EXIT_CODES, exitCodeForSignal } from './lifecycle/exit-codes.js';
 import { startTracing } from './observability/tracing.js';
 import type { ShutdownReason } from './lifecycle/graceful-shutdown.js';
@@ -14,7 +15,9 @@ async function main(): Promise<void> {
   const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
     version: string;
   };
-  const config = loadConfig(process.env, version);
+  // The environment and `.env`, validated by @nestjs/config's ConfigModule before any other module loads.
+  const configuration = await loadConfiguration({ version });
+  const { config } = configuration;
   const tracing = await startTracing(config);
   // Nest and everything else load only now, after the tracer provider is registered.
   const [{ Logger }, { createApp, startListening }, { GracefulShutdown }, { Lifecycle }, { flushLogs }] =
@@ -25,7 +28,7 @@ async function main(): Promise<void> {
       import('./lifecycle/lifecycle.js'),
       import('./observability/logging.module.js'),
     ]);
-  const { app, inFlight } = await createApp({ config });
+  const { app, inFlight } = await createApp({ configuration });
   const logger = app.get(Logger);
   tracing.logTo({ warn: (line) => logger.warn(line), error: (line) => logger.error(line) });
   const lifecycle = app.get(Lifecycle);

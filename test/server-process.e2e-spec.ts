@@ -161,4 +161,29 @@ describe('The built server as a child process', () => {
       temp.remove();
     }
   });
+
+  it('when a .env file sits in the working directory, then it is read, the environment wins over it, and its errors name the variable', async () => {
+    const temp = makeTempDir();
+    writeFileSync(
+      path.join(temp.dir, '.env'),
+      ['# a comment', 'DB_PATH=./from-dotenv/items.json', 'HOST=0.0.0.0', 'SHUTDOWN_TIMEOUT=7s', ''].join('\n'),
+    );
+    const server = await startServer({}, 15_000, { cwd: temp.dir });
+    try {
+      assert.match(
+        server.stdout(),
+        /"msg":"listening","address":"127\.0\.0\.1:/,
+        'HOST from the environment beats .env',
+      );
+      assert.equal((await jsonRequest(`${server.url}/items`, 'POST', { name: 'x' })).status, 201);
+      assert.ok(existsSync(path.join(temp.dir, 'from-dotenv/items.json.journal')), 'DB_PATH came from .env');
+    } finally {
+      await server.stop();
+    }
+    writeFileSync(path.join(temp.dir, '.env'), 'SHUTDOWN_TIMEOUT=later\nDB_PATH=./from-dotenv/items.json\n');
+    const refused = await runServerToExit({}, 10_000, { cwd: temp.dir });
+    temp.remove();
+    assert.equal(refused.code, 78);
+    assert.match(refused.stderr, /- SHUTDOWN_TIMEOUT must be a duration/);
+  });
 });

@@ -7,7 +7,7 @@ import { configureApp } from '../app.factory.js';
 import type { FastifyInstance } from 'fastify';
 import type { ProblemDetails } from '../common/problem-details.filter.js';
 import { loadConfig } from '../config/app-config.js';
-import { ConfigModule } from '../config/config.module.js';
+import { configModule } from '../config/config.module.js';
 import { ApiKeyGuard } from './api-key.guard.js';
 
 const KEY = 'first-key-0123456789abcdef';
@@ -36,7 +36,7 @@ class GuardedController {
 async function startApp(env: Record<string, string>): Promise<NestFastifyApplication> {
   const config = loadConfig(env);
   const moduleRef = await Test.createTestingModule({
-    imports: [ConfigModule.forRoot(config)],
+    imports: [await configModule(config)],
     controllers: [GuardedController],
     providers: [ApiKeyGuard],
   }).compile();

@@ -1,8 +1,8 @@
+import type { ConfigType } from '@nestjs/config';
 import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { AppConfig } from '../config/app-config.js';
-import { APP_CONFIG } from '../config/config.module.js';
+import { authConfig } from '../config/config.namespaces.js';
 import { DomainError } from '../common/domain-error.js';
 
 export class UnauthenticatedError extends DomainError {
@@ -36,9 +36,9 @@ export class ApiKeyGuard implements CanActivate {
   private readonly digests: readonly Buffer[];
   private readonly protectReads: boolean;
 
-  constructor(@Inject(APP_CONFIG) config: AppConfig) {
-    this.digests = config.auth.apiKeys.map(digest);
-    this.protectReads = config.auth.protectReads;
+  constructor(@Inject(authConfig.KEY) auth: ConfigType<typeof authConfig>) {
+    this.digests = auth.apiKeys.map(digest);
+    this.protectReads = auth.protectReads;
   }
 
   canActivate(context: ExecutionContext): boolean {
@@ -69,8 +69,8 @@ function bearerToken(header: string | undefined): string | undefined {
 export class AdminKeyGuard implements CanActivate {
   private readonly digests: readonly Buffer[];
 
-  constructor(@Inject(APP_CONFIG) config: AppConfig) {
-    this.digests = config.auth.adminKeys.map(digest);
+  constructor(@Inject(authConfig.KEY) auth: ConfigType<typeof authConfig>) {
+    this.digests = auth.adminKeys.map(digest);
   }
 
   canActivate(context: ExecutionContext): boolean {

@@ -1,17 +1,54 @@
-import { type DynamicModule, Global, Module } from '@nestjs/common';
-import type { AppConfig } from './app-config.js';
+import type { DynamicModule } from '@nestjs/common';
+import { ConfigModule, type ConfigModuleOptions, registerAs } from '@nestjs/config';
+import { type AppConfig, loadConfig } from './app-config.js';
+import { NAMESPACES, type Namespace } from './config.namespaces.js';
 
-/** Injection token of the validated `AppConfig`. */
-export const APP_CONFIG = 'ITEMS:APP_CONFIG';
+type Env = Record<string, string | undefined>;
+
+export interface Configuration {
+  /** The validated settings, for what runs before Nest (tracing, the HTTP adapter's options). */
+  config: AppConfig;
+  /** @nestjs/config's ConfigModule (global), serving the same settings as namespaces and ConfigService. */
+  module: DynamicModule;
+}
 
 /**
- * Provides the configuration validated by `loadConfig` before Nest starts. Validation happens first,
- * outside Nest, so that a bad environment stops start-up with one message and no half-built app.
+ * Reads and validates the configuration through @nestjs/config: the process environment and, when
+ * present, a `.env` file in the working directory (the environment wins), or only `env` when a test
+ * gives one. Throws ConfigError (every problem, each naming its variable; main.ts exits 78) before any
+ * module is built.
+ *
+ * `validate` rather than `validationSchema`: the joi schema (env.schema.ts) runs inside loadConfig with
+ * `abortEarly: false`, after `NAME_FILE` secrets are read and before the cross-variable rules, and its
+ * messages are rewritten so that none can quote a secret; @nestjs/config's schema path would throw joi's
+ * raw message, value included.
  */
-@Global()
-@Module({})
-export class ConfigModule {
-  static forRoot(config: AppConfig): DynamicModule {
-    return { module: ConfigModule, providers: [{ provide: APP_CONFIG, useValue: config }], exports: [APP_CONFIG] };
-  }
+export async function loadConfiguration(options: { env?: Env; version?: string } = {}): Promise<Configuration> {
+  let config: AppConfig | undefined;
+  const module = await ConfigModule.forRoot({
+    ...sharedOptions(() => config!),
+    ignoreEnvFile: options.env !== undefined,
+    validatePredefined: options.env === undefined,
+    validate: (raw) => {
+      config = loadConfig(options.env ?? (raw as Env), options.version);
+      // Nothing is written back into process.env: the namespaces hold the typed values.
+      return {};
+    },
+  });
+  return { config: config!, module };
+}
+
+/** ConfigModule serving a configuration already validated (unit specs build one with loadConfig). */
+export function configModule(config: AppConfig): Promise<DynamicModule> {
+  return ConfigModule.forRoot({ ...sharedOptions(() => config), ignoreEnvFile: true, validatePredefined: false });
+}
+
+function sharedOptions(validated: () => AppConfig): ConfigModuleOptions {
+  return {
+    isGlobal: true,
+    // ConfigService answers from the validated namespaces (`get('store.path')`), never from raw strings.
+    skipProcessEnv: true,
+    // The exported namespaces' tokens (registerAs keys them by name), with this app's values.
+    load: (Object.keys(NAMESPACES) as Namespace[]).map((key) => registerAs(key, () => validated()[key])),
+  };
 }

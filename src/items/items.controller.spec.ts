@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { ApiKeyGuard } from '../auth/api-key.guard.js';
 import type { ProblemDetails } from '../common/problem-details.filter.js';
 import { loadConfig } from '../config/app-config.js';
-import { ConfigModule } from '../config/config.module.js';
+import { configModule } from '../config/config.module.js';
 import { RateLimitModule } from '../rate-limit/rate-limit.module.js';
 import { ItemIndex } from './json-file/item-index.js';
 import type { Item, ItemPosition } from './item.js';
@@ -82,7 +82,7 @@ describe('ItemsController, with ItemsService and its guards, over an in-memory r
   beforeEach(async () => {
     repository = new InMemoryItemsRepository();
     const moduleRef = await Test.createTestingModule({
-      imports: [ConfigModule.forRoot(config), RateLimitModule.forRoot(config)],
+      imports: [await configModule(config), RateLimitModule.forRoot(config)],
       controllers: [ItemsController],
       providers: [ItemsService, ApiKeyGuard, { provide: ITEMS_REPOSITORY, useValue: repository }],
     }).compile();

@@ -41,7 +41,7 @@ export interface GracefulShutdownOptions {
 }
 
 /**
- * The shutdown sequence (DESIGN.md, Lifecycle), run once whatever asks for it (a signal, a fatal
+ * The shutdown sequence (docs/ARCHITECTURE.md, "Shutdown"), run once whatever asks for it (a signal, a fatal
  * store error), resolving with the exit code:
  * 1. readiness fails at once, everything else keeps serving;
  * 2. after the drain delay (none for a fatal error), stop accepting connections and ask every client

@@ -41,11 +41,8 @@ async function appWithTelemetry() {
     labelNames: ['method', 'route', 'status_code'],
     registers: [registry],
   });
-  const telemetry = new HttpTelemetry(
-    requests,
-    duration,
-    loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' }),
-  );
+  const config = loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' });
+  const telemetry = new HttpTelemetry(requests, duration, config.app, config.metrics, config.tracing);
   const fastify = Fastify({ logger: false, genReqId: requestIdFor });
   telemetry.register(fastify);
   fastify.get('/items/:id', () => ({ ok: true }));

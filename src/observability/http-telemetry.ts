@@ -1,12 +1,12 @@
+import type { ConfigType } from '@nestjs/config';
 import { Inject, Injectable } from '@nestjs/common';
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { PinoLogger } from 'nestjs-pino';
 import type { Counter, Histogram } from 'prom-client';
-import type { AppConfig } from '../config/app-config.js';
 import type { RequestTelemetry } from '../common/request-telemetry.js';
-import { APP_CONFIG } from '../config/config.module.js';
+import { appConfig, metricsConfig, tracingConfig } from '../config/config.namespaces.js';
 import { METRICS } from './metrics.js';
 import { SERVICE_NAME } from './tracing.js';
 
@@ -32,7 +32,7 @@ interface Series {
 /**
  * Logs, metrics and the server span of every HTTP request, from a Fastify hook rather than a Nest
  * interceptor or pino-http: an interceptor adds an RxJS pipeline to every request, and pino-http a
- * child logger and full request/response serializers (DESIGN.md, Observability). One line per request,
+ * child logger and full request/response serializers (docs/ARCHITECTURE.md, "A request's path"). One line per request,
  * written when its connection is done with it (response sent, or client gone), with the fields
  * operators search by.
  */
@@ -48,10 +48,12 @@ export class HttpTelemetry {
   constructor(
     @InjectMetric(METRICS.httpRequests) private readonly requests: Counter<string>,
     @InjectMetric(METRICS.httpDuration) private readonly duration: Histogram<string>,
-    @Inject(APP_CONFIG) config: AppConfig,
+    @Inject(appConfig.KEY) app: ConfigType<typeof appConfig>,
+    @Inject(metricsConfig.KEY) metrics: ConfigType<typeof metricsConfig>,
+    @Inject(tracingConfig.KEY) tracing: ConfigType<typeof tracingConfig>,
   ) {
-    if (config.tracing.enabled) this.tracer = trace.getTracer(SERVICE_NAME, config.app.version);
-    this.metricsEnabled = config.metrics.enabled;
+    if (tracing.enabled) this.tracer = trace.getTracer(SERVICE_NAME, app.version);
+    this.metricsEnabled = metrics.enabled;
   }
 
   /** Adds the hooks; before the app's routes are registered (`app.init()`). */

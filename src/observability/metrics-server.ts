@@ -1,9 +1,9 @@
+import type { ConfigType } from '@nestjs/config';
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import { register } from 'prom-client';
-import type { AppConfig } from '../config/app-config.js';
-import { APP_CONFIG } from '../config/config.module.js';
+import { httpConfig, metricsConfig } from '../config/config.namespaces.js';
 
 /**
  * `/metrics` on METRICS_PORT, and nothing else there: metrics stay off the API's public port (a
@@ -16,7 +16,10 @@ export class MetricsServer implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('MetricsServer');
   private readonly server: Server;
 
-  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
+  constructor(
+    @Inject(httpConfig.KEY) private readonly http: ConfigType<typeof httpConfig>,
+    @Inject(metricsConfig.KEY) private readonly metrics: ConfigType<typeof metricsConfig>,
+  ) {
     this.server = createServer((request, response) => {
       const path = (request.url ?? '').split('?', 1)[0];
       if (path !== '/metrics' || (request.method !== 'GET' && request.method !== 'HEAD')) {
@@ -34,13 +37,13 @@ export class MetricsServer implements OnModuleInit, OnApplicationShutdown {
         },
       );
     });
-    this.server.keepAliveTimeout = config.http.keepAliveTimeoutMs;
-    this.server.headersTimeout = config.http.headersTimeoutMs;
+    this.server.keepAliveTimeout = http.keepAliveTimeoutMs;
+    this.server.headersTimeout = http.headersTimeoutMs;
   }
 
   async onModuleInit(): Promise<void> {
-    const { host } = this.config.http;
-    const port = this.config.metrics.port!;
+    const { host } = this.http;
+    const port = this.metrics.port!;
     this.server.listen(port, host);
     try {
       await once(this.server, 'listening');

@@ -1,10 +1,10 @@
+import type { ConfigType } from '@nestjs/config';
 import { makeCounterProvider, makeGaugeProvider, makeHistogramProvider } from '@willsoto/nestjs-prometheus';
 import { collectDefaultMetrics, type Gauge, register } from 'prom-client';
-import type { AppConfig } from '../config/app-config.js';
-import { APP_CONFIG } from '../config/config.module.js';
+import { appConfig } from '../config/config.namespaces.js';
 import { InFlightRequests } from '../lifecycle/in-flight-requests.js';
 
-/** Metric names (DESIGN.md, Observability): Prometheus base units, `_total` and `_seconds` suffixes. */
+/** Metric names (docs/observability.md): Prometheus base units, `_total` and `_seconds` suffixes. */
 export const METRICS = {
   httpRequests: 'http_requests_total',
   httpDuration: 'http_request_duration_seconds',
@@ -79,9 +79,9 @@ export const metricProviders = [
     name: METRICS.buildInfo,
     help: 'Always 1; the labels say which build is running.',
     labelNames: ['version', 'commit', 'node_version'],
-    inject: [APP_CONFIG],
-    collect(this: Gauge<string>, config: AppConfig) {
-      this.set({ version: config.app.version, commit: config.app.commit, node_version: process.version }, 1);
+    inject: [appConfig.KEY],
+    collect(this: Gauge<string>, app: ConfigType<typeof appConfig>) {
+      this.set({ version: app.version, commit: app.commit, node_version: process.version }, 1);
     },
   }),
 ];

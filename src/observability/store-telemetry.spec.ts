@@ -15,6 +15,7 @@ provider.register();
 
 function telemetry() {
   const registers = [new Registry()];
+  const config = loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' });
   return new StoreTelemetry(
     new Counter({ name: 'ops', help: 'h', labelNames: ['op', 'outcome'], registers }),
     new Histogram({ name: 'duration', help: 'h', labelNames: ['op'], registers }),
@@ -22,7 +23,9 @@ function telemetry() {
     new Gauge({ name: 'items', help: 'h', registers }),
     new Gauge({ name: 'journal', help: 'h', registers }),
     new Gauge({ name: 'nonconforming', help: 'h', registers }),
-    loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' }),
+    config.app,
+    config.metrics,
+    config.tracing,
   );
 }
 

@@ -1,10 +1,10 @@
+import type { ConfigType } from '@nestjs/config';
 import { Inject, Injectable } from '@nestjs/common';
 import { type Context, context, type Span, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import type { Counter, Gauge, Histogram } from 'prom-client';
 import { DomainError } from '../common/domain-error.js';
-import type { AppConfig } from '../config/app-config.js';
-import { APP_CONFIG } from '../config/config.module.js';
+import { appConfig, metricsConfig, tracingConfig } from '../config/config.namespaces.js';
 import type { StoreObserver } from '../items/json-file/store-observer.js';
 import { METRICS } from './metrics.js';
 import { SERVICE_NAME } from './tracing.js';
@@ -30,10 +30,12 @@ export class StoreTelemetry implements StoreObserver {
     @InjectMetric(METRICS.storeItems) private readonly items: Gauge<string>,
     @InjectMetric(METRICS.storeJournalBytes) private readonly journalBytes: Gauge<string>,
     @InjectMetric(METRICS.storeNonconforming) private readonly nonconformingItems: Gauge<string>,
-    @Inject(APP_CONFIG) config: AppConfig,
+    @Inject(appConfig.KEY) app: ConfigType<typeof appConfig>,
+    @Inject(metricsConfig.KEY) metrics: ConfigType<typeof metricsConfig>,
+    @Inject(tracingConfig.KEY) tracing: ConfigType<typeof tracingConfig>,
   ) {
-    if (config.tracing.enabled) this.tracer = trace.getTracer(SERVICE_NAME, config.app.version);
-    this.metricsEnabled = config.metrics.enabled;
+    if (tracing.enabled) this.tracer = trace.getTracer(SERVICE_NAME, app.version);
+    this.metricsEnabled = metrics.enabled;
     this.durations = new Map(OPERATIONS.map((op) => [op, duration.labels({ op })]));
   }
 

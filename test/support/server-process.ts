@@ -36,6 +36,8 @@ export interface SpawnOptions {
   /** Run as this user and group (the tests may run as root, which no permission check stops). */
   uid?: number;
   gid?: number;
+  /** The server's working directory (where it looks for `.env`); the tests' own by default. */
+  cwd?: string;
 }
 
 /** Another user than root, when the tests run as root: root passes every permission check. */
@@ -174,11 +176,11 @@ function runtimeFor(uid: number | undefined, gid: number | undefined): Runtime {
 }
 
 /** Spawns dist/main.js on loopback with the given environment (and PATH only), collecting its output. */
-function spawnServer(env: Record<string, string>, { wrapper = [], uid, gid }: SpawnOptions) {
+function spawnServer(env: Record<string, string>, { wrapper = [], uid, gid, cwd }: SpawnOptions) {
   const runtime = runtimeFor(uid, gid);
   const [command = runtime.node, ...args] = [...wrapper, runtime.node, ...NODE_FLAGS, runtime.main];
   const child = spawn(command, args, {
-    cwd: runtime.cwd,
+    cwd: cwd ?? runtime.cwd,
     // Off unless a test sets it: the suites send thousands of requests from one address.
     env: {
       PATH: process.env.PATH,

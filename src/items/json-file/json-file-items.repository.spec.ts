@@ -34,7 +34,7 @@ describe('JsonFileItemsRepository', () => {
   async function openStore(): Promise<JsonFileItemsRepository> {
     const lifecycle = new Lifecycle();
     lifecycle.onFatal((err) => fatalErrors.push(err));
-    const store = new JsonFileItemsRepository(loadConfig({ DB_PATH: dbPath }), lifecycle);
+    const store = new JsonFileItemsRepository(loadConfig({ DB_PATH: dbPath }).store, lifecycle);
     await store.onModuleInit();
     open.push(store);
     return store;
@@ -177,7 +177,7 @@ describe('JsonFileItemsRepository', () => {
 
   it('when another live process holds the store, then opening it fails with a message naming the holder', async () => {
     await openStore();
-    const second = new JsonFileItemsRepository(loadConfig({ DB_PATH: dbPath }), new Lifecycle());
+    const second = new JsonFileItemsRepository(loadConfig({ DB_PATH: dbPath }).store, new Lifecycle());
     // The same pid would look like a restarted container: pretend the holder is another live process.
     const lock = JSON.parse(readFileSync(`${dbPath}.lock`, 'utf8')) as Record<string, unknown>;
     writeFileSync(`${dbPath}.lock`, JSON.stringify({ ...lock, pid: process.ppid, start_ticks: null }));
@@ -244,7 +244,7 @@ describe('JsonFileItemsRepository', () => {
       sized: () => undefined,
       nonconforming: (items) => counts.push(items),
     };
-    const store = new JsonFileItemsRepository(loadConfig({ DB_PATH: dbPath }), new Lifecycle(), observer);
+    const store = new JsonFileItemsRepository(loadConfig({ DB_PATH: dbPath }).store, new Lifecycle(), observer);
     await store.onModuleInit();
     open.push(store);
     assert.equal((await store.findById('a'))?.name, 'old \uD800');

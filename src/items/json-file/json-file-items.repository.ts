@@ -1,10 +1,10 @@
+import type { ConfigType } from '@nestjs/config';
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit, Optional } from '@nestjs/common';
 import { AsyncResource } from 'node:async_hooks';
 import { constants } from 'node:fs';
 import { access, mkdir, open, readdir, rename, statfs, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import type { AppConfig } from '../../config/app-config.js';
-import { APP_CONFIG } from '../../config/config.module.js';
+import { storeConfig } from '../../config/config.namespaces.js';
 import { Lifecycle } from '../../lifecycle/lifecycle.js';
 import type { Item, ItemPosition } from '../item.js';
 import {
@@ -90,12 +90,12 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
   private readonly detached = AsyncResource.bind((run: () => void) => run());
 
   constructor(
-    @Inject(APP_CONFIG) config: AppConfig,
+    @Inject(storeConfig.KEY) store: ConfigType<typeof storeConfig>,
     private readonly lifecycle: Lifecycle,
     @Optional() @Inject(STORE_OBSERVER) private readonly telemetry?: StoreObserver,
   ) {
-    this.files = new StoreFiles(config.store.path);
-    this.compactThresholdBytes = config.store.compactThresholdBytes;
+    this.files = new StoreFiles(store.path);
+    this.compactThresholdBytes = store.compactThresholdBytes;
   }
 
   /**

@@ -157,7 +157,7 @@ describe('recoverStore with rules that changed', () => {
 
   it('when the store was written by this release and is read under a tighter rule, then every item loads and the ones the rule rejects are listed', async () => {
     Logger.overrideLogger(false);
-    const store = new JsonFileItemsRepository(loadConfig({ DB_PATH: files.snapshot }), new Lifecycle());
+    const store = new JsonFileItemsRepository(loadConfig({ DB_PATH: files.snapshot }).store, new Lifecycle());
     await store.onModuleInit();
     await store.insert(item('short'));
     await store.insert({ ...item('long'), name: 'x'.repeat(150) });

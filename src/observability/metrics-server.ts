@@ -10,6 +10,11 @@ import { httpConfig, metricsConfig } from '../config/config.namespaces.js';
  * Service or NetworkPolicy can expose one and not the other). A bare node:http server, since it serves
  * one read-only path to one client, Prometheus. It closes after the API's server, so that a scrape
  * during the drain still sees the final figures.
+ *
+ * Not @willsoto/nestjs-prometheus's controller: the module can only mount its controller on this app's
+ * own HTTP server, and a second port would take a second Nest application. The metrics themselves are
+ * still the module's (its providers register them, in prom-client's default registry); this server
+ * only writes out that same registry.
  */
 @Injectable()
 export class MetricsServer implements OnModuleInit, OnApplicationShutdown {

@@ -86,7 +86,19 @@ export const metricProviders = [
   }),
 ];
 
+/**
+ * prom-client's gauges that break Prometheus' naming rule (`_total` is for counters; `promtool check
+ * metrics` reports them). Each is the sum of a labelled gauge that stays: `sum(nodejs_active_handles)`.
+ */
+const MISNAMED_DEFAULT_METRICS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
+
 /** Node's process metrics (CPU, memory, event loop lag, GC), registered once per process. */
 export function ensureDefaultMetrics(): void {
-  if (register.getSingleMetric('nodejs_version_info') === undefined) collectDefaultMetrics();
+  if (register.getSingleMetric('nodejs_version_info') !== undefined) return;
+  collectDefaultMetrics();
+  for (const name of MISNAMED_DEFAULT_METRICS) register.removeSingleMetric(name);
 }

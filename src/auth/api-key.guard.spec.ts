@@ -1,9 +1,9 @@
 import assert from '../../test/support/assert.js';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { Controller, Delete, Get, HttpCode, Post, UseGuards } from '@nestjs/common';
-import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
-import { configureApp } from '../app.factory.js';
+import { startTestingApp } from '../../test/support/nest-testing.js';
 import type { FastifyInstance } from 'fastify';
 import type { ProblemDetails } from '../common/problem-details.filter.js';
 import { loadConfig } from '../config/app-config.js';
@@ -40,14 +40,7 @@ async function startApp(env: Record<string, string>): Promise<NestFastifyApplica
     controllers: [GuardedController],
     providers: [ApiKeyGuard],
   }).compile();
-  const app = moduleRef.createNestApplication<NestFastifyApplication>(new FastifyAdapter(), {
-    bodyParser: false,
-    logger: false,
-  });
-  configureApp(app, config);
-  await app.init();
-  await app.getHttpAdapter().getInstance().ready();
-  return app;
+  return (await startTestingApp(moduleRef, { config })).app;
 }
 
 describe('ApiKeyGuard', () => {

@@ -7,9 +7,9 @@ import {
   NotFoundException,
   PayloadTooLargeException,
 } from '@nestjs/common';
-import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
-import { configureApp } from '../app.factory.js';
+import { startTestingApp } from '../../test/support/nest-testing.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import assert from '../../test/support/assert.js';
 import { afterAll, beforeAll, beforeEach, describe, it } from '@jest/globals';
@@ -21,7 +21,6 @@ import {
 } from '../items/items.errors.js';
 import { RequestValidationError } from './domain-error.js';
 import { type ProblemDetails, problemFor } from './problem-details.filter.js';
-import { loadConfig } from '../config/app-config.js';
 
 const request = { id: 'req-1', url: '/items/abc?limit=5' } as FastifyRequest;
 
@@ -135,11 +134,7 @@ describe('ProblemDetailsFilter, registered on a Nest application as createApp() 
     const moduleRef = await Test.createTestingModule({ controllers: [FailingController] })
       .setLogger(logger)
       .compile();
-    app = moduleRef.createNestApplication<NestFastifyApplication>(new FastifyAdapter(), { bodyParser: false, logger });
-    configureApp(app, loadConfig({}));
-    await app.init();
-    http = app.getHttpAdapter().getInstance();
-    await http.ready();
+    ({ app, http } = await startTestingApp(moduleRef, { logger }));
   });
 
   afterAll(async () => {

@@ -1,16 +1,15 @@
 import assert from '../../test/support/assert.js';
 import { afterEach, beforeEach, describe, it, jest } from '@jest/globals';
 import { type LoggerService, Module } from '@nestjs/common';
-import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
-import { configureApp } from '../app.factory.js';
+import { startTestingApp } from '../../test/support/nest-testing.js';
 import type { FastifyInstance } from 'fastify';
 import type { ProblemDetails } from '../common/problem-details.filter.js';
 import type { Item } from '../items/item.js';
 import { ItemsModule } from '../items/items.module.js';
 import { ITEMS_REPOSITORY, type ItemsRepository } from '../items/items.repository.js';
 import { HealthModule } from './health.module.js';
-import { loadConfig } from '../config/app-config.js';
 import { Lifecycle } from '../lifecycle/lifecycle.js';
 import { LifecycleModule } from '../lifecycle/lifecycle.module.js';
 
@@ -77,11 +76,7 @@ describe('HealthController, through HealthModule with the store stubbed', () => 
       })
       .setLogger(logger)
       .compile();
-    app = moduleRef.createNestApplication<NestFastifyApplication>(new FastifyAdapter(), { bodyParser: false, logger });
-    configureApp(app, loadConfig({}));
-    await app.init();
-    http = app.getHttpAdapter().getInstance();
-    await http.ready();
+    ({ app, http } = await startTestingApp(moduleRef, { logger }));
     lifecycle = app.get(Lifecycle);
   });
 

@@ -1,71 +1,23 @@
 import assert from '../../test/support/assert.js';
 import { afterEach, beforeEach, describe, it } from '@jest/globals';
-import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
-import { configureApp } from '../app.factory.js';
+import { startTestingApp } from '../../test/support/nest-testing.js';
 import type { FastifyInstance } from 'fastify';
 import { ApiKeyGuard } from '../auth/api-key.guard.js';
 import type { ProblemDetails } from '../common/problem-details.filter.js';
 import { loadConfig } from '../config/app-config.js';
 import { configModule } from '../config/config.module.js';
 import { RateLimitModule } from '../rate-limit/rate-limit.module.js';
-import { ItemIndex } from './json-file/item-index.js';
 import type { Item, ItemPosition } from './item.js';
 import { ItemsController } from './items.controller.js';
-import { ItemAlreadyExistsError, ItemNotFoundError, ItemVersionMismatchError } from './items.errors.js';
-import { ITEMS_REPOSITORY, type ItemsRepository } from './items.repository.js';
+import { ITEMS_REPOSITORY } from './items.repository.js';
 import { ItemsService } from './items.service.js';
+import { InMemoryItemsRepository } from '../../test/support/in-memory-items.repository.js';
 
 const KEY = 'controller-spec-key-0123456789';
 const AUTH = { authorization: `Bearer ${KEY}` };
 const config = loadConfig({ API_KEYS: KEY, LOG_LEVEL: 'silent' });
-
-type Call = [method: keyof ItemsRepository, ...args: unknown[]];
-
-/** The port's semantics in memory, recording each call so that a test can say what reached storage. */
-class InMemoryItemsRepository implements ItemsRepository {
-  readonly index = new ItemIndex();
-  readonly calls: Call[] = [];
-
-  findById(id: string): Promise<Item | undefined> {
-    this.calls.push(['findById', id]);
-    return Promise.resolve(this.index.get(id));
-  }
-  list(limit: number, after?: ItemPosition): Promise<{ items: Item[]; hasMore: boolean }> {
-    this.calls.push(['list', limit, after]);
-    return Promise.resolve(this.index.page(limit, after));
-  }
-  insert(item: Item): Promise<void> {
-    this.calls.push(['insert', item]);
-    if (this.index.get(item.id)) return Promise.reject(new ItemAlreadyExistsError(item.id));
-    this.index.put(item);
-    return Promise.resolve();
-  }
-  replace(item: Item, expectedVersion: number): Promise<void> {
-    this.calls.push(['replace', item, expectedVersion]);
-    const current = this.index.get(item.id);
-    if (!current) return Promise.reject(new ItemNotFoundError(item.id));
-    if (current.version !== expectedVersion) return Promise.reject(new ItemVersionMismatchError(item.id));
-    this.index.put(item);
-    return Promise.resolve();
-  }
-  remove(id: string, expectedVersion?: number): Promise<void> {
-    this.calls.push(['remove', id, expectedVersion]);
-    const current = this.index.get(id);
-    if (!current) return Promise.reject(new ItemNotFoundError(id));
-    if (expectedVersion !== undefined && current.version !== expectedVersion)
-      return Promise.reject(new ItemVersionMismatchError(id));
-    this.index.delete(id);
-    return Promise.resolve();
-  }
-  checkWritable(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  methodsCalled(): string[] {
-    return this.calls.map(([method]) => method);
-  }
-}
 
 function seed(repository: InMemoryItemsRepository, ids: readonly string[]): void {
   for (const [i, id] of ids.entries()) {
@@ -86,14 +38,7 @@ describe('ItemsController, with ItemsService and its guards, over an in-memory r
       controllers: [ItemsController],
       providers: [ItemsService, ApiKeyGuard, { provide: ITEMS_REPOSITORY, useValue: repository }],
     }).compile();
-    app = moduleRef.createNestApplication<NestFastifyApplication>(new FastifyAdapter(), {
-      bodyParser: false,
-      logger: false,
-    });
-    configureApp(app, config);
-    await app.init();
-    http = app.getHttpAdapter().getInstance();
-    await http.ready();
+    ({ app, http } = await startTestingApp(moduleRef, { config }));
   });
 
   afterEach(async () => {

@@ -1,7 +1,5 @@
 import assert from '../../test/support/assert.js';
 import { beforeEach, describe, it } from '@jest/globals';
-import { ItemIndex } from './json-file/item-index.js';
-import type { Item, ItemPosition } from './item.js';
 import { itemEtag } from './item-etag.js';
 import {
   InvalidCursorError,
@@ -9,51 +7,14 @@ import {
   ItemNotFoundError,
   ItemVersionMismatchError,
 } from './items.errors.js';
-import type { ItemsRepository } from './items.repository.js';
 import { ItemsService } from './items.service.js';
-
-/** An in-memory repository with the port's semantics, and a hook to simulate a concurrent writer. */
-class FakeItemsRepository implements ItemsRepository {
-  readonly index = new ItemIndex();
-  beforeReplace?: () => void;
-
-  findById(id: string): Promise<Item | undefined> {
-    return Promise.resolve(this.index.get(id));
-  }
-  list(limit: number, after?: ItemPosition): Promise<{ items: Item[]; hasMore: boolean }> {
-    return Promise.resolve(this.index.page(limit, after));
-  }
-  insert(item: Item): Promise<void> {
-    if (this.index.get(item.id)) return Promise.reject(new ItemAlreadyExistsError(item.id));
-    this.index.put(item);
-    return Promise.resolve();
-  }
-  replace(item: Item, expectedVersion: number): Promise<void> {
-    this.beforeReplace?.();
-    const current = this.index.get(item.id);
-    if (!current) return Promise.reject(new ItemNotFoundError(item.id));
-    if (current.version !== expectedVersion) return Promise.reject(new ItemVersionMismatchError(item.id));
-    this.index.put(item);
-    return Promise.resolve();
-  }
-  remove(id: string, expectedVersion?: number): Promise<void> {
-    const current = this.index.get(id);
-    if (!current) return Promise.reject(new ItemNotFoundError(id));
-    if (expectedVersion !== undefined && current.version !== expectedVersion)
-      return Promise.reject(new ItemVersionMismatchError(id));
-    this.index.delete(id);
-    return Promise.resolve();
-  }
-  checkWritable(): Promise<void> {
-    return Promise.resolve();
-  }
-}
+import { InMemoryItemsRepository } from '../../test/support/in-memory-items.repository.js';
 
 describe('ItemsService', () => {
-  let repository: FakeItemsRepository;
+  let repository: InMemoryItemsRepository;
   let service: ItemsService;
   beforeEach(() => {
-    repository = new FakeItemsRepository();
+    repository = new InMemoryItemsRepository();
     service = new ItemsService(repository);
   });
 

@@ -1,9 +1,9 @@
 import assert from '../../test/support/assert.js';
 import { afterEach, describe, it } from '@jest/globals';
 import { Controller, Get, UseGuards } from '@nestjs/common';
-import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
-import { configureApp } from '../app.factory.js';
+import { startTestingApp } from '../../test/support/nest-testing.js';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import type { ProblemDetails } from '../common/problem-details.filter.js';
 import { loadConfig } from '../config/app-config.js';
@@ -39,14 +39,7 @@ describe('RateLimitGuard, through RateLimitModule', () => {
       imports: [RateLimitModule.forRoot(config)],
       controllers: [LimitedController],
     }).compile();
-    app = moduleRef.createNestApplication<NestFastifyApplication>(new FastifyAdapter(), {
-      bodyParser: false,
-      logger: false,
-    });
-    configureApp(app, config);
-    await app.init();
-    http = app.getHttpAdapter().getInstance();
-    await http.ready();
+    ({ app, http } = await startTestingApp(moduleRef, { config }));
   }
 
   // A fresh app per test: the budgets live in the app's memory.

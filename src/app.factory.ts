@@ -18,6 +18,7 @@ import type { AppConfig } from './config/app-config.js';
 import { type Configuration, loadConfiguration } from './config/config.module.js';
 import { InFlightRequests } from './lifecycle/in-flight-requests.js';
 import { Lifecycle } from './lifecycle/lifecycle.js';
+import { FrameworkQuietLogger } from './observability/framework-logger.js';
 import { HttpTelemetry } from './observability/http-telemetry.js';
 import { requestIdFor } from './observability/request-id.js';
 import { serveOpenApi } from './openapi/openapi.document.js';
@@ -91,7 +92,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<Created
     bodyParser: false,
     abortOnError: false,
   });
-  app.useLogger(app.get(Logger));
+  app.useLogger(new FrameworkQuietLogger(app.get(Logger)));
   configureApp(app, config);
   serveOpenApi(app, config);
   // Before init(), which registers the routes: the hooks apply to every one of them.

@@ -41,6 +41,27 @@ describe('Logs (the built server’s stdout)', () => {
     return logLines(server.stdout()).find((line) => line.request_id === requestId)!;
   }
 
+  it('when the server starts normally, then it writes a handful of info lines, and Nest’s module and route narration only at debug', async () => {
+    const startup = logLines(server.stdout()).filter((line) => line.msg !== undefined && line.request_id === undefined);
+    const upToListening = startup.slice(0, startup.findIndex((line) => line.msg === 'listening') + 1);
+    assert.ok(upToListening.length > 0 && upToListening.length <= 6, JSON.stringify(upToListening.map((l) => l.msg)));
+    assert.deepEqual(
+      upToListening.filter((line) => ['InstanceLoader', 'RoutesResolver', 'RouterExplorer'].includes(line.context)),
+      [],
+    );
+
+    const verbose = makeTempDir();
+    const debug = await startServer({ DB_PATH: verbose.dbPath, LOG_LEVEL: 'debug' });
+    try {
+      const mapped = logLines(debug.stdout()).filter((line) => line.context === 'RouterExplorer');
+      assert.ok(mapped.length > 5, 'at debug, every mapped route is still there');
+      assert.ok(mapped.every((line) => line.level === 'debug'));
+    } finally {
+      await debug.stop();
+      verbose.remove();
+    }
+  });
+
   it('when a request is answered, then one JSON line has its id, method, route template, status, duration and size, and no headers', async () => {
     const created = await jsonRequest(`${server.url}/items`, 'POST', { name: 'logged' }, AUTH);
     const read = await jsonRequest(`${server.url}/items/${created.body.id}`, 'GET');

@@ -25,7 +25,7 @@ const project = (displayName, testMatch) => ({
 /** @type {import('jest').Config} */
 export default {
   projects: [
-    project('unit', ['<rootDir>/src/**/*.spec.js']),
+    project('unit', ['<rootDir>/src/**/*.spec.js', '<rootDir>/test/support/*.spec.js']),
     project('e2e', ['<rootDir>/test/*.e2e-spec.js']),
     project('durability', ['<rootDir>/test/durability/*.e2e-spec.js']),
   ],

@@ -47,13 +47,16 @@ for patch in test/mutants/*.patch; do
       const failures = r.testResults.flatMap((f) => [f.message, ...f.assertionResults.flatMap((a) => a.failureMessages)]);
       const first = (failures.find((m) => m) ?? "").replace(/\u001b\[[0-9;]*m/g, "").replace(/\s+/g, " ").trim();
       const ran = r.numTotalTests - r.numPendingTests;
-      console.log(`${r.numFailedTests} of ${ran} tests failed, ${r.numRuntimeErrorTestSuites} suites did not run: ${first.slice(0, 180)}`);
+      // Caught means a test ran and failed; a suite that could not even load proves nothing.
+      const verdict = r.numFailedTests > 0 && r.numRuntimeErrorTestSuites === 0 ? "caught" : "broken";
+      console.log(`${verdict} ${r.numFailedTests} of ${ran} tests failed, ${r.numRuntimeErrorTestSuites} suites did not run: ${first.slice(0, 180)}`);
     ' "$work/result.json")
-    if [[ "$summary" == "0 of "*"0 suites did not run"* ]]; then
-      echo "BROKEN  $name: $spec failed without a failing test (see $work/test.log)"
+    if [[ "$summary" != caught* ]]; then
+      echo "BROKEN  $name: $spec did not fail by a test (${summary#broken }; see $work/test.log)"
       missed=$((missed + 1))
       continue
     fi
+    summary=${summary#caught }
     echo "caught  $name by $spec ($summary, $((SECONDS - started)) s)"
     caught=$((caught + 1))
     rm -rf "$work"

@@ -19,7 +19,8 @@ async function main(): Promise<void> {
   const configuration = await loadConfiguration({ version });
   const { config } = configuration;
   const tracing = await startTracing(config);
-  // Nest and everything else load only now, after the tracer provider is registered.
+  // The app's modules load only now, after the tracer provider is registered (only @nestjs/config and
+  // @nestjs/common were needed before: no instrumentation patches them).
   const [{ Logger }, { createApp, startListening }, { GracefulShutdown }, { Lifecycle }, { flushLogs }] =
     await Promise.all([
       import('nestjs-pino'),

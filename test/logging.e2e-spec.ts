@@ -203,6 +203,7 @@ describe('Log settings', () => {
   it('when LOG_FORMAT=pretty, then lines are for people (not JSON); when it is unknown, start-up stops naming it', async () => {
     const temp = makeTempDir();
     const child = spawn(process.execPath, [MAIN], {
+      cwd: temp.dir,
       env: {
         PATH: process.env.PATH,
         HOST: '127.0.0.1',

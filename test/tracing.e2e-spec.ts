@@ -1,5 +1,7 @@
 import assert from './support/assert.js';
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { jsonRequest } from './support/http.js';
 import { logLines } from './support/logs.js';
@@ -181,6 +183,38 @@ describe('Tracing (built server, real OTLP/HTTP exporter, receiver on 127.0.0.1)
         (line) => line.request_id === unsampled.headers.get('x-request-id'),
       );
       assert.match(String(unsampledLine?.trace_id), /^[0-9a-f]{32}$/);
+    });
+  });
+
+  describe('when the tracing variables come from a .env file', () => {
+    const temp = makeTempDir();
+    let receiver: OtlpReceiver;
+    beforeAll(async () => (receiver = await startOtlpReceiver()));
+    afterAll(async () => {
+      await receiver.close();
+      temp.remove();
+    });
+
+    it('then the SDK uses them: spans reach that endpoint under that service name', async () => {
+      writeFileSync(
+        path.join(temp.dir, '.env'),
+        [
+          `OTEL_EXPORTER_OTLP_ENDPOINT=${receiver.endpoint}`,
+          'OTEL_SERVICE_NAME=items-from-dotenv',
+          'OTEL_TRACES_SAMPLER=always_on',
+          'OTEL_BSP_SCHEDULE_DELAY=50',
+          '',
+        ].join('\n'),
+      );
+      const server = await startServer({ DB_PATH: temp.dbPath }, 15_000, { cwd: temp.dir });
+      try {
+        assert.equal((await jsonRequest(`${server.url}/items`, 'POST', { name: 'traced' })).status, 201);
+      } finally {
+        assert.equal(await server.stop('SIGTERM'), 0);
+      }
+      const span = receiver.spans.find((candidate) => candidate.name === 'POST /items');
+      assert.ok(span, `spans received: ${receiver.spans.map((candidate) => candidate.name).join(', ')}`);
+      assert.equal(span.resource['service.name'], 'items-from-dotenv');
     });
   });
 

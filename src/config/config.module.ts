@@ -31,8 +31,10 @@ export async function loadConfiguration(options: { env?: Env; version?: string }
     validatePredefined: options.env === undefined,
     validate: (raw) => {
       config = loadConfig(options.env ?? (raw as Env), options.version);
-      // Nothing is written back into process.env: the namespaces hold the typed values.
-      return {};
+      // What ConfigModule returns here it copies into process.env (never over a variable already set).
+      // Only the OTEL_* variables of a .env file: the OpenTelemetry SDK reads those from process.env
+      // itself. Everything else is served typed, from the namespaces.
+      return options.env === undefined ? otelVariables(raw as Env) : {};
     },
   });
   return { config: config!, module };
@@ -51,4 +53,8 @@ function sharedOptions(validated: () => AppConfig): ConfigModuleOptions {
     // The exported namespaces' tokens (registerAs keys them by name), with this app's values.
     load: (Object.keys(NAMESPACES) as Namespace[]).map((key) => registerAs(key, () => validated()[key])),
   };
+}
+
+function otelVariables(env: Env): Env {
+  return Object.fromEntries(Object.entries(env).filter(([name]) => name.startsWith('OTEL_')));
 }

@@ -44,6 +44,7 @@ export function isValidName(name: string): boolean {
   return name.isWellFormed() && name.length >= 1 && codePointLength(name) <= ITEM_NAME_MAX_LENGTH;
 }
 
+/** True when the id is one a client may choose (and the store may hold). */
 export function isValidId(id: string): boolean {
   return ITEM_ID_PATTERN.test(id);
 }

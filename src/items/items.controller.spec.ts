@@ -4,15 +4,15 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import { startTestingApp } from '../../test/support/nest-testing.js';
 import type { FastifyInstance } from 'fastify';
-import { ApiKeyGuard } from '../auth/api-key.guard.js';
 import type { ProblemDetails } from '../common/problem-details.filter.js';
 import { loadConfig } from '../config/app-config.js';
 import { configModule } from '../config/config.module.js';
 import { RateLimitModule } from '../rate-limit/rate-limit.module.js';
 import type { Item, ItemPosition } from './item.js';
-import { ItemsController } from './items.controller.js';
+import { JsonFileItemsRepository } from './json-file/json-file-items.repository.js';
+import { ItemsModule } from './items.module.js';
+import { LifecycleModule } from '../lifecycle/lifecycle.module.js';
 import { ITEMS_REPOSITORY } from './items.repository.js';
-import { ItemsService } from './items.service.js';
 import { InMemoryItemsRepository } from '../../test/support/in-memory-items.repository.js';
 
 const KEY = 'controller-spec-key-0123456789';
@@ -26,18 +26,23 @@ function seed(repository: InMemoryItemsRepository, ids: readonly string[]): void
   }
 }
 
-describe('ItemsController, with ItemsService and its guards, over an in-memory repository', () => {
+describe('ItemsModule (controller, service, guards), with the repository overridden by an in-memory one', () => {
   let app: NestFastifyApplication;
   let http: FastifyInstance;
   let repository: InMemoryItemsRepository;
 
   beforeEach(async () => {
     repository = new InMemoryItemsRepository();
+    // The module as the app imports it; only storage is replaced: the port, and the JSON-file store
+    // behind it, which would otherwise open files.
     const moduleRef = await Test.createTestingModule({
-      imports: [await configModule(config), RateLimitModule.forRoot(config)],
-      controllers: [ItemsController],
-      providers: [ItemsService, ApiKeyGuard, { provide: ITEMS_REPOSITORY, useValue: repository }],
-    }).compile();
+      imports: [await configModule(config), RateLimitModule.forRoot(config), LifecycleModule, ItemsModule],
+    })
+      .overrideProvider(JsonFileItemsRepository)
+      .useValue({})
+      .overrideProvider(ITEMS_REPOSITORY)
+      .useValue(repository)
+      .compile();
     ({ app, http } = await startTestingApp(moduleRef, { config }));
   });
 

@@ -25,6 +25,18 @@ export class ItemVersionMismatchError extends DomainError {
   }
 }
 
+/**
+ * The store refuses an item its loader would not take as valid (item-rules.ts). The API validates by the
+ * same rules first, so a client meets this only through a bug; it is a 400, and nothing is written.
+ */
+export class InvalidItemError extends DomainError {
+  readonly code = 'VALIDATION_FAILED';
+  readonly kind = 'invalid';
+  constructor(problem: string) {
+    super(`The item cannot be stored (${problem}).`);
+  }
+}
+
 export class InvalidCursorError extends DomainError {
   readonly code = 'INVALID_CURSOR';
   readonly kind = 'invalid';

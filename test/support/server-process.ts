@@ -1,6 +1,6 @@
 import { type ChildProcess, type ChildProcessByStdio, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { diagnostic } from './diagnostic.js';
@@ -162,7 +162,9 @@ function runtimeFor(uid: number | undefined, gid: number | undefined): Runtime {
       try {
         execFileSync('cp', ['-al', from, to], { stdio: 'ignore' });
       } catch {
-        execFileSync('cp', ['-a', from, to], { stdio: 'ignore' });
+        // Another file system (EXDEV): cp may have made part of the tree already.
+        rmSync(to, { recursive: true, force: true });
+        cpSync(from, to, { recursive: true, preserveTimestamps: true });
       }
     };
     copy(realpathSync(process.execPath), path.join(dir, 'node'));
@@ -175,12 +177,28 @@ function runtimeFor(uid: number | undefined, gid: number | undefined): Runtime {
   return runtime;
 }
 
+let neutralDirectory: string | undefined;
+
+/**
+ * Where a test server runs unless a test says otherwise: an empty directory, so that a developer's own
+ * `.env` in the checkout does not configure the servers under test. Readable by every user.
+ */
+function neutralCwd(): string {
+  if (neutralDirectory === undefined) {
+    const dir = mkdtempSync(path.join(tmpdir(), 'items-cwd-'));
+    chmodSync(dir, 0o755);
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+    neutralDirectory = dir;
+  }
+  return neutralDirectory;
+}
+
 /** Spawns dist/main.js on loopback with the given environment (and PATH only), collecting its output. */
 function spawnServer(env: Record<string, string>, { wrapper = [], uid, gid, cwd }: SpawnOptions) {
   const runtime = runtimeFor(uid, gid);
   const [command = runtime.node, ...args] = [...wrapper, runtime.node, ...NODE_FLAGS, runtime.main];
   const child = spawn(command, args, {
-    cwd: cwd ?? runtime.cwd,
+    cwd: cwd ?? runtime.cwd ?? neutralCwd(),
     // Off unless a test sets it: the suites send thousands of requests from one address.
     env: {
       PATH: process.env.PATH,

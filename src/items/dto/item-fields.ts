@@ -57,6 +57,7 @@ export const NAME_PROPERTY = {
   example: 'Teapot',
 };
 
+/** Documents `id` as the create DTO validates it. */
 export const ID_PROPERTY = {
   description: 'Chosen by the client (unique), or a UUID made by the server when absent. Not nullable.',
   pattern: ITEM_ID_PATTERN.source,

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional, ApiSchema } from '@nestjs/swagger';
 import type { Item } from '../item.js';
-import { ITEM_ID_PATTERN, ITEM_NAME_MAX_LENGTH, NAME_LENGTH_UNIT } from '../item-rules.js';
+import { ITEM_ID_PATTERN, ITEM_NAME_MAX_LENGTH } from '../item-rules.js';
 import type { ItemsPage } from '../items.service.js';
 
 /** The OpenAPI shape of an Item, as every response carries it. */
@@ -9,7 +9,11 @@ export class ItemResponse implements Item {
   @ApiProperty({ pattern: ITEM_ID_PATTERN.source, example: 'a1' })
   id!: string;
 
-  @ApiProperty({ minLength: 1, maxLength: ITEM_NAME_MAX_LENGTH, description: NAME_LENGTH_UNIT, example: 'Teapot' })
+  // No minLength/maxLength here: an item stored under an earlier, looser rule is served as stored.
+  @ApiProperty({
+    description: `1-${ITEM_NAME_MAX_LENGTH} Unicode code points, trimmed, as the request set it. An item stored under an earlier, looser rule is served as it was stored, and may fall outside these bounds.`,
+    example: 'Teapot',
+  })
   name!: string;
 
   @ApiProperty({ format: 'date-time', description: 'UTC, with milliseconds.', example: '2026-11-21T10:00:00.000Z' })

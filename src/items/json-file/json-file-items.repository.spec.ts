@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, it } from '@jest/globals';
 import { loadConfig } from '../../config/app-config.js';
 import type { Item } from '../item.js';
 import {
+  InvalidItemError,
   ItemAlreadyExistsError,
   ItemNotFoundError,
   ItemVersionMismatchError,
@@ -15,7 +16,6 @@ import { JsonFileItemsRepository } from './json-file-items.repository.js';
 import { Logger } from '@nestjs/common';
 import { StoreLockedError } from './store-files.js';
 import { Lifecycle } from '../../lifecycle/lifecycle.js';
-import { RequestValidationError } from '../../common/domain-error.js';
 import type { StoreObserver } from './store-observer.js';
 
 function item(id: string, version = 1, name = `name of ${id}`): Item {
@@ -222,8 +222,8 @@ describe('JsonFileItemsRepository', () => {
   it('when an item breaks the item rules, then the writer refuses it and the journal is unchanged', async () => {
     const store = await openStore();
     const before = readFileSync(`${dbPath}.journal`);
-    await assert.rejects(store.insert(item('x', 1, '\uD800')), RequestValidationError);
-    await assert.rejects(store.insert(item('y', 1, '\u{1F600}'.repeat(201))), RequestValidationError);
+    await assert.rejects(store.insert(item('x', 1, '\uD800')), InvalidItemError);
+    await assert.rejects(store.insert(item('y', 1, '\u{1F600}'.repeat(201))), InvalidItemError);
     assert.deepEqual(readFileSync(`${dbPath}.journal`), before);
     await store.insert(item('z', 1, '\u{1F600}'.repeat(200)));
     assert.equal((await reopen(store)).isWritable(), true);

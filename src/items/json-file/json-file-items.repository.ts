@@ -8,13 +8,13 @@ import { storeConfig } from '../../config/config.namespaces.js';
 import { Lifecycle } from '../../lifecycle/lifecycle.js';
 import type { Item, ItemPosition } from '../item.js';
 import {
+  InvalidItemError,
   ItemAlreadyExistsError,
   ItemNotFoundError,
   ItemVersionMismatchError,
   StoreUnavailableError,
 } from '../items.errors.js';
 import type { ItemsRepository } from '../items.repository.js';
-import { RequestValidationError } from '../../common/domain-error.js';
 import { ItemIndex } from './item-index.js';
 import { writeSnapshot } from './snapshot-writer.js';
 import { describeFsError, fsyncDirectory, StoreCorruptError, StoreFiles, writeAll } from './store-files.js';
@@ -213,7 +213,7 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
   private checked(item: Item): Promise<never> | undefined {
     const problem = itemWriteProblem(item);
     if (problem === undefined) return undefined;
-    return Promise.reject(new RequestValidationError(`The item cannot be stored (${problem}).`));
+    return Promise.reject(new InvalidItemError(problem));
   }
 
   /**

@@ -144,14 +144,20 @@ function runtimeFor(uid: number | undefined, gid: number | undefined): Runtime {
   const known = runtimes.get(uid);
   if (known) return known;
   // Both the binary (spawn fails with EACCES) and the checkout (the probe exits non-zero) must be reachable.
-  const probe = spawnSync(process.execPath, ['-e', `require('node:fs').accessSync(${JSON.stringify(MAIN)})`], {
-    uid,
-    gid,
-    cwd: tmpdir(),
-    env: {},
-    stdio: 'ignore',
-    timeout: 10_000,
-  });
+  // node_modules may be a link into a directory out of reach (the mutant check links the checkout's).
+  const needed = [MAIN, path.join(PROJECT_ROOT, 'node_modules/@nestjs/core/package.json')];
+  const probe = spawnSync(
+    process.execPath,
+    ['-e', `for (const f of ${JSON.stringify(needed)}) require('node:fs').accessSync(f)`],
+    {
+      uid,
+      gid,
+      cwd: tmpdir(),
+      env: {},
+      stdio: 'ignore',
+      timeout: 10_000,
+    },
+  );
   const reachable = probe.error === undefined && probe.status === 0;
   let runtime: Runtime = { node: process.execPath, main: MAIN };
   if (!reachable) {
@@ -169,7 +175,7 @@ function runtimeFor(uid: number | undefined, gid: number | undefined): Runtime {
     };
     copy(realpathSync(process.execPath), path.join(dir, 'node'));
     for (const part of ['dist', 'package.json', 'node_modules'])
-      copy(path.join(PROJECT_ROOT, part), path.join(dir, part));
+      copy(realpathSync(path.join(PROJECT_ROOT, part)), path.join(dir, part));
     diagnostic(`uid ${uid} cannot reach ${PROJECT_ROOT}: its server runs from a copy in ${dir}`);
     runtime = { node: path.join(dir, 'node'), main: path.join(dir, 'dist/main.js'), cwd: dir };
   }

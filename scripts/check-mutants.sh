@@ -8,6 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+# The pinned Node 24 and the project's tools, as npm scripts have them, also when run by hand.
+export PATH="$root/node_modules/.bin:$PATH"
 filter=${1:-}
 caught=0
 missed=0
@@ -24,8 +26,41 @@ for patch in test/mutants/*.patch; do
   # The working tree as it is (committed or not), without node_modules and build output.
   git ls-files -z --cached --others --exclude-standard | tar --null -T - -c | tar -x -C "$work"
   ln -s "$root/node_modules" "$work/node_modules"
-  # The two compilations side by side: each mostly waits on one core.
-  (cd "$work" && git apply "$root/$patch" && { npm run -s build & dist=$!; npm run -s build:test && wait "$dist"; }) \
+  # A mutant changes src/ only, so the checkout's builds (dist/, build/: npm test has just made both) are
+  # reused and only the files the patch changes are compiled again, one by one: the project is written
+  # for per-file compilation (isolatedModules), and a mutant changes bodies, not types. A full tsc per
+  # mutant took 12 s of the 15 s each one needed. A patch outside src/ is refused.
+  changed=$(sed -n 's#^+++ b/##p' "$patch")
+  if [[ -z "$changed" ]] || grep -qv '^src/.*\.ts$' <<<"$changed"; then
+    echo "BROKEN  $name: the patch must change .ts files under src/, and only those"
+    missed=$((missed + 1))
+    continue
+  fi
+  # shellcheck disable=SC2086 # one path per word
+  (cd "$work" && git apply "$root/$patch" && cp -a "$root/dist" dist && cp -a "$root/build" build &&
+    node -e '
+      const ts = require("typescript");
+      const fs = require("node:fs");
+      const path = require("node:path");
+      const { config } = ts.readConfigFile("tsconfig.build.json", ts.sys.readFile);
+      const { options } = ts.parseJsonConfigFileContent(config, ts.sys, ".");
+      for (const file of process.argv.slice(1)) {
+        const { outputText, diagnostics } = ts.transpileModule(fs.readFileSync(file, "utf8"), {
+          // ESM, as package.json says: alone, a file under "nodenext" would be taken for CommonJS.
+          compilerOptions: {
+            ...options,
+            module: ts.ModuleKind.ES2022,
+            moduleResolution: ts.ModuleResolutionKind.Bundler,
+            sourceMap: false,
+          },
+          fileName: file,
+          reportDiagnostics: true,
+        });
+        if (diagnostics.length > 0) throw new Error(`${file}: ${ts.flattenDiagnosticMessageText(diagnostics[0].messageText, " ")}`);
+        const js = path.relative("src", file).replace(/\.ts$/, ".js");
+        for (const dir of ["dist", "build/src"]) fs.writeFileSync(path.join(dir, js), outputText);
+      }
+    ' $changed) \
     >"$work/build.log" 2>&1 || {
     echo "BROKEN  $name: the patch does not apply or build (see $work/build.log)"
     missed=$((missed + 1))
@@ -59,7 +94,7 @@ for patch in test/mutants/*.patch; do
     summary=${summary#caught }
     echo "caught  $name by $spec ($summary, $((SECONDS - started)) s)"
     caught=$((caught + 1))
-    rm -rf "$work"
+    [[ -n "${KEEP_MUTANT_DIRS:-}" ]] || rm -rf "$work"
   fi
 done
 echo "mutants caught: $caught, missed: $missed"

@@ -15,7 +15,7 @@ describe('assert (node:assert strict, across Jest realms)', () => {
   it('when an array or a parsed body comes from Node’s realm, then it deep-equals the same literal', async () => {
     const listing = readdirSync(tmpdir()).slice(0, 0);
     assert.deepEqual(listing, []);
-    const body = (await new Response('{"items":[{"id":"a"}],"next":null}').json());
+    const body = await new Response('{"items":[{"id":"a"}],"next":null}').json();
     assert.deepEqual(body, { items: [{ id: 'a' }], next: null });
   });
 

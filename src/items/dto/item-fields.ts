@@ -1,3 +1,4 @@
+import { applyDecorators } from '@nestjs/common';
 import { Transform } from 'class-transformer';
 import { ValidateBy, ValidateIf } from 'class-validator';
 import {
@@ -19,18 +20,16 @@ const trim = ({ value }: { value: unknown }): unknown => (typeof value === 'stri
  * points nor UTF-16 units (it discounts variation selectors).
  */
 export function ItemName(): PropertyDecorator {
-  const transform = Transform(trim);
-  const validate = ValidateBy({
-    name: 'isItemName',
-    validator: {
-      validate: (value) => typeof value === 'string' && isValidName(value),
-      defaultMessage: () => NAME_RULE,
-    },
-  });
-  return (target, key) => {
-    transform(target, key);
-    validate(target, key);
-  };
+  return applyDecorators(
+    Transform(trim),
+    ValidateBy({
+      name: 'isItemName',
+      validator: {
+        validate: (value) => typeof value === 'string' && isValidName(value),
+        defaultMessage: () => NAME_RULE,
+      },
+    }),
+  );
 }
 
 /**
@@ -38,15 +37,13 @@ export function ItemName(): PropertyDecorator {
  * so it is refused like any other non-string. (`IsOptional` would let null through.)
  */
 export function OptionalItemId(): PropertyDecorator {
-  const present = ValidateIf((_object, value) => value !== undefined);
-  const validate = ValidateBy({
-    name: 'isItemId',
-    validator: { validate: (value) => typeof value === 'string' && isValidId(value), defaultMessage: () => ID_RULE },
-  });
-  return (target, key) => {
-    present(target, key);
-    validate(target, key);
-  };
+  return applyDecorators(
+    ValidateIf((_object, value) => value !== undefined),
+    ValidateBy({
+      name: 'isItemId',
+      validator: { validate: (value) => typeof value === 'string' && isValidId(value), defaultMessage: () => ID_RULE },
+    }),
+  );
 }
 
 /** Documents `name` as both request DTOs validate it. */

@@ -21,6 +21,7 @@ import { Lifecycle } from './lifecycle/lifecycle.js';
 import { FrameworkQuietLogger } from './observability/framework-logger.js';
 import { HttpTelemetry } from './observability/http-telemetry.js';
 import { requestIdFor } from './observability/request-id.js';
+import type { Tracing } from './observability/tracing.js';
 import { serveOpenApi } from './openapi/openapi.document.js';
 
 export interface CreateAppOptions {
@@ -29,6 +30,8 @@ export interface CreateAppOptions {
   version?: string;
   /** Already loaded (main.ts loads it first, to start tracing before Nest loads); else from `env`. */
   configuration?: Configuration;
+  /** The tracer main.ts started; the shutdown flushes it. None in tests that do not trace. */
+  tracing?: Tracing;
 }
 
 export interface CreatedApp {
@@ -87,11 +90,15 @@ export async function createApp(options: CreateAppOptions = {}): Promise<Created
   const inFlight = new InFlightRequests();
   inFlight.register(fastify.server);
 
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(configuration, inFlight), adapter, {
-    bufferLogs: true,
-    bodyParser: false,
-    abortOnError: false,
-  });
+  const app = await NestFactory.create<NestFastifyApplication>(
+    AppModule.forRoot(configuration, inFlight, options.tracing),
+    adapter,
+    {
+      bufferLogs: true,
+      bodyParser: false,
+      abortOnError: false,
+    },
+  );
   app.useLogger(new FrameworkQuietLogger(app.get(Logger)));
   configureApp(app, config);
   serveOpenApi(app, config);

@@ -42,6 +42,17 @@ function requestOnNewConnection(url: string, method: string, path: string, body?
   });
 }
 
+const SHUTDOWN_STEPS = new Set(['shutting down', 'stopped accepting connections', 'store closed', 'shutdown complete']);
+
+/** The shutdown's milestones, in the order the server logged them. */
+function shutdownSteps(stdout: string): string[] {
+  return stdout
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => (JSON.parse(line) as { msg?: string }).msg ?? '')
+    .filter((msg) => SHUTDOWN_STEPS.has(msg));
+}
+
 describe('Graceful shutdown of the built server (real signals, real sockets)', () => {
   it('when SIGTERM arrives under load, then readiness fails at once, every request started before the drain ends succeeds, and the exit is 0 and on time', async () => {
     const DRAIN_MS = 2_000;
@@ -106,6 +117,15 @@ describe('Graceful shutdown of the built server (real signals, real sockets)', (
       assert.equal(code, 0);
       assert.ok(exitedAt - signalledAt <= DRAIN_MS + longest + 2_000, 'exit within drain + longest request + 2 s');
       assert.match(server.stdout(), /"msg":"shutdown complete","exit_code":0/);
+      // Each step is a Nest hook of its own module; Nest decides their order, and this is the one the
+      // guarantees need: the drain first, the store after the last request, the logs last of all.
+      assert.deepEqual(shutdownSteps(server.stdout()), [
+        'shutting down',
+        'stopped accepting connections',
+        'store closed',
+        'shutdown complete',
+      ]);
+      assert.match(server.stdout().trimEnd().split('\n').at(-1) ?? '', /"msg":"shutdown complete"/, 'the last line');
     } finally {
       await server.stop('SIGKILL');
       temp.remove();

@@ -12,7 +12,7 @@ function blockFor(ms: number): void {
 describe('EventLoopHealth', () => {
   const health = new EventLoopHealth(new HealthIndicatorService());
   beforeAll(() => health.onApplicationBootstrap());
-  afterAll(() => health.onModuleDestroy());
+  afterAll(() => health.onApplicationShutdown());
 
   it('when the event loop turns promptly, then event_loop is up with the delays measured', async () => {
     health.check(); // starts a new window

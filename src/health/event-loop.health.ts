@@ -1,4 +1,4 @@
-import { Injectable, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import { Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { HealthIndicatorService } from '@nestjs/terminus';
 
 /** A stall longer than this means the process is stuck, not merely busy. */
@@ -17,7 +17,7 @@ const SAMPLE_MS = 50;
  * tried first: here, after a 300 ms block, its max was 20 ms.)
  */
 @Injectable()
-export class EventLoopHealth implements OnApplicationBootstrap, OnModuleDestroy {
+export class EventLoopHealth implements OnApplicationBootstrap, OnApplicationShutdown {
   private timer?: NodeJS.Timeout;
   private lastTick = 0;
   private longestStallMs = 0;
@@ -34,7 +34,7 @@ export class EventLoopHealth implements OnApplicationBootstrap, OnModuleDestroy 
     }, SAMPLE_MS).unref();
   }
 
-  onModuleDestroy(): void {
+  onApplicationShutdown(): void {
     clearInterval(this.timer);
   }
 

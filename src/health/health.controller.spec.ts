@@ -67,7 +67,7 @@ describe('HealthController, through HealthModule with the store stubbed', () => 
   beforeEach(async () => {
     store = new StoreStub();
     logger = new RecordingLogger();
-    const moduleRef = await Test.createTestingModule({ imports: [LifecycleModule, HealthModule] })
+    const moduleRef = await Test.createTestingModule({ imports: [LifecycleModule.forRoot(), HealthModule] })
       .overrideModule(ItemsModule)
       .useModule({
         module: StoreStubModule,

@@ -68,8 +68,12 @@ export function loggerOptions(config: AppConfig): LoggerOptions {
  * to ~3.8 us (bench/README.md); and a write of at most PIPE_BUF bytes to a pipe is atomic.
  */
 function stdout(): DestinationStream {
-  return pino.destination({ dest: 1, sync: false, maxWrite: 4096 });
+  destination = pino.destination({ dest: 1, sync: false, maxWrite: 4096 });
+  return destination;
 }
+
+/** The asynchronous stdout in use (none when LOG_FORMAT=pretty, whose transport flushes itself). */
+let destination: ReturnType<typeof pino.destination> | undefined;
 
 let lastMs = 0;
 let lastTime = '';
@@ -98,7 +102,17 @@ export function setLogLevel(level: string): void {
   PinoLogger.root.level = level;
 }
 
-/** Writes out what pino has buffered; resolves once it is written (or could not be). */
+/**
+ * Resolves once every line logged so far is written to stdout (or could not be); the shutdown's last
+ * step, before the process exits. Not `logger.flush(cb)`: sonic-boom calls that back at once when it
+ * buffers nothing on purpose (minLength 0), even while a write is under way. The exit would then run
+ * pino's synchronous flush of the lines queued behind that write, which can reach stdout before it:
+ * the closing lines came out of order. So this waits for sonic-boom's `drain`, which comes once its
+ * queue is empty (`_writing` is how sonic-boom itself knows; it has no public equivalent).
+ */
 export function flushLogs(): Promise<void> {
+  const stream = destination;
+  if (stream && (stream as unknown as { _writing: boolean })._writing)
+    return new Promise((resolve) => stream.once('drain', () => resolve()));
   return new Promise((resolve) => PinoLogger.root.flush(() => resolve()));
 }

@@ -1,5 +1,5 @@
 import type { ConfigType } from '@nestjs/config';
-import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import { register } from 'prom-client';
@@ -8,8 +8,8 @@ import { httpConfig, metricsConfig } from '../config/config.namespaces.js';
 /**
  * `/metrics` on METRICS_PORT, and nothing else there: metrics stay off the API's public port (a
  * Service or NetworkPolicy can expose one and not the other). A bare node:http server, since it serves
- * one read-only path to one client, Prometheus. It closes after the API's server, so that a scrape
- * during the drain still sees the final figures.
+ * one read-only path to one client, Prometheus. TelemetryShutdown closes it after the API's server and
+ * the store, so that a scrape during the drain still sees the final figures.
  *
  * Not @willsoto/nestjs-prometheus's controller: the module can only mount its controller on this app's
  * own HTTP server, and a second port would take a second Nest application. The metrics themselves are
@@ -17,7 +17,7 @@ import { httpConfig, metricsConfig } from '../config/config.namespaces.js';
  * only writes out that same registry.
  */
 @Injectable()
-export class MetricsServer implements OnModuleInit, OnApplicationShutdown {
+export class MetricsServer implements OnModuleInit {
   private readonly logger = new Logger('MetricsServer');
   private readonly server: Server;
 
@@ -59,7 +59,7 @@ export class MetricsServer implements OnModuleInit, OnApplicationShutdown {
     this.logger.log({ msg: 'metrics listening', address: `${host}:${port}` });
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  async close(): Promise<void> {
     if (!this.server.listening) return;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeAllConnections();

@@ -1,7 +1,6 @@
 import { type DynamicModule, Global, Module } from '@nestjs/common';
 import { PrometheusModule } from '@willsoto/nestjs-prometheus';
 import type { AppConfig } from '../config/app-config.js';
-import { InFlightRequests } from '../lifecycle/in-flight-requests.js';
 import { STORE_OBSERVER } from '../items/json-file/store-observer.js';
 import { ITEMS_REPOSITORY_DECORATOR, type ItemsRepositoryDecorator } from '../items/items.repository.js';
 import { InstrumentedItemsRepository } from './instrumented-items.repository.js';
@@ -12,15 +11,17 @@ import { MetricsController } from './metrics.controller.js';
 import { MetricsServer } from './metrics-server.js';
 import { ensureDefaultMetrics, metricProviders } from './metrics.js';
 import { StoreTelemetry } from './store-telemetry.js';
+import { TelemetryShutdown } from './telemetry-shutdown.js';
+import { TRACING, TRACING_OFF, type Tracing } from './tracing.js';
 
 /**
  * Logs, metrics and traces for the whole app: the HTTP hooks, the store's telemetry, `/metrics` (on
- * the API's port, or alone on METRICS_PORT) and the run-time log level.
+ * the API's port, or alone on METRICS_PORT), the run-time log level, and the shutdown's last steps.
  */
 @Global()
 @Module({})
 export class ObservabilityModule {
-  static forRoot(config: AppConfig, inFlight: InFlightRequests): DynamicModule {
+  static forRoot(config: AppConfig, tracing: Tracing = TRACING_OFF): DynamicModule {
     const { enabled } = config.metrics;
     if (enabled) ensureDefaultMetrics();
     const ownPort = config.metrics.port !== undefined;
@@ -34,7 +35,7 @@ export class ObservabilityModule {
       ],
       controllers: [LogLevelController],
       providers: [
-        { provide: InFlightRequests, useValue: inFlight },
+        { provide: TRACING, useValue: tracing },
         ...metricProviders,
         HttpTelemetry,
         StoreTelemetry,
@@ -48,6 +49,7 @@ export class ObservabilityModule {
           inject: [StoreTelemetry],
         },
         ...(ownPort ? [MetricsServer] : []),
+        TelemetryShutdown,
       ],
       exports: [HttpTelemetry, StoreTelemetry, STORE_OBSERVER, ITEMS_REPOSITORY_DECORATOR],
     };

@@ -4,11 +4,11 @@ import type { AppConfig } from '../config/app-config.js';
 /** Name of the tracer and the `service.name` when OTEL_SERVICE_NAME does not give one. */
 export const SERVICE_NAME = 'items-service';
 
-/** The running tracer provider, as main.ts sees it. */
+/** The running tracer provider, as main.ts and the shutdown see it. */
 export interface Tracing {
   /** From now on the SDK's own warnings and errors (a failed export, dropped spans) go to this log. */
   logTo(logger: DiagSink): void;
-  /** Flushes and stops the exporter; the step of the shutdown after the app has closed. */
+  /** Flushes and stops the exporter; a step of the shutdown once the store has closed. */
   shutdown(): Promise<void>;
 }
 
@@ -18,7 +18,10 @@ export interface DiagSink {
   error(message: object): void;
 }
 
-const DISABLED: Tracing = { logTo: () => undefined, shutdown: () => Promise.resolve() };
+/** The injection token of the running Tracing (main.ts starts it before Nest loads). */
+export const TRACING = Symbol('Tracing');
+
+export const TRACING_OFF: Tracing = { logTo: () => undefined, shutdown: () => Promise.resolve() };
 
 /**
  * Registers the OpenTelemetry tracer provider, before Nest loads (main.ts imports the app only
@@ -33,7 +36,7 @@ const DISABLED: Tracing = { logTo: () => undefined, shutdown: () => Promise.reso
  * OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_BSP_*); `loadConfig` has checked them.
  */
 export async function startTracing(config: AppConfig): Promise<Tracing> {
-  if (!config.tracing.enabled) return DISABLED;
+  if (!config.tracing.enabled) return TRACING_OFF;
   // Without a diag logger the SDK says nothing when exports fail (a wrong token, a collector down).
   // Until the app's logger exists, a JSON line on stderr.
   let sink: DiagSink = {

@@ -5,6 +5,7 @@ import { constants } from 'node:fs';
 import { access, mkdir, open, readdir, rename, statfs, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { storeConfig } from '../../config/config.namespaces.js';
+import { EXIT_CODES } from '../../lifecycle/exit-codes.js';
 import { Lifecycle } from '../../lifecycle/lifecycle.js';
 import type { Item, ItemPosition } from '../item.js';
 import {
@@ -140,9 +141,17 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
     });
   }
 
-  /** Runs after the HTTP server has stopped: finishes queued writes, then releases the files. */
+  /**
+   * Runs after the HTTP drain: finishes queued writes, then releases the files. A failure is the
+   * shutdown's to report (exit code 1); Nest would only log it, and run the steps after it anyway.
+   */
   async onApplicationShutdown(): Promise<void> {
-    await this.close();
+    try {
+      await this.close();
+    } catch (err) {
+      this.lifecycle.raiseExitCode(EXIT_CODES.failed);
+      this.logger.error({ msg: 'shutdown step failed', step: 'store close', err: describeFsError(err) });
+    }
   }
 
   /** True while writes can be accepted: loaded, not closing, and no unrecoverable I/O error. */
@@ -187,6 +196,7 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
     this.journal = undefined;
     await this.lock?.release();
     this.loaded = false;
+    this.logger.log({ msg: 'store closed', items: this.index.size, seq: this.seq });
   }
 
   findById(id: string): Promise<Item | undefined> {

@@ -16,6 +16,7 @@ export class AppModule {
     inFlight: InFlightRequests,
     tracing?: Tracing,
   ): DynamicModule {
+    const items = ItemsModule.forRoot(config.store.driver);
     return {
       module: AppModule,
       imports: [
@@ -25,8 +26,8 @@ export class AppModule {
         ObservabilityModule.forRoot(config, tracing),
         LifecycleModule.forRoot(inFlight),
         RateLimitModule.forRoot(config),
-        ItemsModule,
-        HealthModule,
+        items,
+        HealthModule.forRoot(items),
       ],
     };
   }

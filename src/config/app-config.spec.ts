@@ -188,6 +188,76 @@ describe('loadConfig', () => {
     assert.match(problemsOf({ API_KEYS: KEY, AUTH_DISABLED: 'true' })[0]!, /API_KEYS and AUTH_DISABLED/);
   });
 
+  describe('store settings', () => {
+    const URL_WITH_PASSWORD = 'postgres://items:pa%24%24word-9876@db.internal:5432/items';
+
+    it('when nothing is set, then the store is the JSON file and no database is configured', () => {
+      const { store } = loadConfig({});
+      assert.equal(store.driver, 'json-file');
+      assert.equal(store.database, undefined);
+    });
+
+    it('when STORE_DRIVER=postgres, then the database settings are parsed, with 10 connections, 2 s and 5 s by default', () => {
+      const { store, secrets } = loadConfig({ STORE_DRIVER: 'postgres', DATABASE_URL: URL_WITH_PASSWORD });
+      assert.equal(store.driver, 'postgres');
+      assert.deepEqual(store.database, {
+        url: URL_WITH_PASSWORD,
+        poolMax: 10,
+        connectTimeoutMs: 2_000,
+        statementTimeoutMs: 5_000,
+      });
+      // The URL, and its password alone, encoded and decoded: scrubbed from every log line.
+      assert.ok(secrets.includes(URL_WITH_PASSWORD));
+      assert.ok(secrets.includes('pa$$word-9876'));
+      assert.ok(secrets.includes('pa%24%24word-9876'));
+    });
+
+    it('when STORE_DRIVER=postgres without DATABASE_URL, then start-up is refused naming DATABASE_URL', () => {
+      assert.throws(
+        () => loadConfig({ STORE_DRIVER: 'postgres' }),
+        (err: unknown) =>
+          err instanceof ConfigError &&
+          err.problems.some((problem) => /^DATABASE_URL .*STORE_DRIVER=postgres/.test(problem)),
+      );
+    });
+
+    it('when DATABASE_URL is not a postgres URL, then the message names it and never quotes it', () => {
+      const secret = 'mysql://root:hunter2-secret@db/items';
+      assert.throws(
+        () => loadConfig({ STORE_DRIVER: 'postgres', DATABASE_URL: secret }),
+        (err: unknown) => {
+          assert.ok(err instanceof ConfigError);
+          assert.match(err.message, /DATABASE_URL/);
+          assert.doesNotMatch(err.message, /hunter2/);
+          return true;
+        },
+      );
+    });
+
+    it('when DATABASE_URL_FILE names a file, then the URL comes from it', () => {
+      const file = path.join(dir, 'database-url');
+      writeFileSync(file, `${URL_WITH_PASSWORD}\n`);
+      assert.equal(
+        loadConfig({ STORE_DRIVER: 'postgres', DATABASE_URL_FILE: file }).store.database?.url,
+        URL_WITH_PASSWORD,
+      );
+    });
+
+    for (const [variable, value] of [
+      ['STORE_DRIVER', 'mongodb'],
+      ['DATABASE_POOL_MAX', '0'],
+      ['DATABASE_CONNECT_TIMEOUT', 'soon'],
+      ['DATABASE_STATEMENT_TIMEOUT', '-1s'],
+    ] as const) {
+      it(`when ${variable}=${value}, then start-up is refused naming ${variable}`, () => {
+        assert.throws(
+          () => loadConfig({ STORE_DRIVER: 'postgres', DATABASE_URL: URL_WITH_PASSWORD, [variable]: value }),
+          (err: unknown) => err instanceof ConfigError && err.problems.some((problem) => problem.startsWith(variable)),
+        );
+      });
+    }
+  });
+
   describe('API protection settings', () => {
     it('when nothing is set, then rate limiting is on (600 a minute), the socket is the client, CORS is off and /docs is on outside prod', () => {
       const config = loadConfig({});

@@ -38,15 +38,28 @@ export interface AppConfig {
    */
   tracing: { enabled: boolean; protocol: OtlpProtocol };
   store: {
+    driver: StoreDriver;
     path: string;
     /** The journal is folded into a new snapshot once it outgrows both this and the snapshot. */
     compactThresholdBytes: number;
+    /** When the driver is postgres. */
+    database?: DatabaseConfig;
   };
   shutdown: { timeoutMs: number; drainDelayMs: number };
   /** `disabled`: AUTH_DISABLED=true, running without keys on purpose (required for that in prod). */
   auth: { apiKeys: readonly string[]; protectReads: boolean; adminKeys: readonly string[]; disabled: boolean };
   /** Every secret value configured, so that the logs can scrub them wherever they appear. */
   secrets: readonly string[];
+}
+
+export type StoreDriver = 'json-file' | 'postgres';
+
+export interface DatabaseConfig {
+  /** A secret: it usually holds a password. */
+  url: string;
+  poolMax: number;
+  connectTimeoutMs: number;
+  statementTimeoutMs: number;
 }
 
 /** Start-up must stop: every problem found in the environment, each naming its variable. */
@@ -110,7 +123,21 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
         v.OTEL_EXPORTER_OTLP_PROTOCOL ??
         'http/protobuf') as OtlpProtocol,
     },
-    store: { path: path.resolve(v.DB_PATH as string), compactThresholdBytes: v.DB_COMPACT_THRESHOLD as number },
+    store: {
+      driver: v.STORE_DRIVER as StoreDriver,
+      path: path.resolve(v.DB_PATH as string),
+      compactThresholdBytes: v.DB_COMPACT_THRESHOLD as number,
+      ...(v.STORE_DRIVER === 'postgres'
+        ? {
+            database: {
+              url: v.DATABASE_URL as string,
+              poolMax: v.DATABASE_POOL_MAX as number,
+              connectTimeoutMs: v.DATABASE_CONNECT_TIMEOUT as number,
+              statementTimeoutMs: v.DATABASE_STATEMENT_TIMEOUT as number,
+            },
+          }
+        : {}),
+    },
     shutdown: { timeoutMs: v.SHUTDOWN_TIMEOUT as number, drainDelayMs: v.SHUTDOWN_DRAIN_DELAY as number },
     auth: {
       apiKeys: (v.API_KEYS as string[] | undefined) ?? [],
@@ -150,7 +177,17 @@ function resolveSecretFiles(env: Env, problems: string[]): Env {
 const MIN_SCRUBBED_LENGTH = 6;
 
 function secretValues(v: Record<string, unknown>): string[] {
-  const values = SECRET_VARIABLES.flatMap((name) => (v[name] as string[] | undefined) ?? []);
+  const values = SECRET_VARIABLES.flatMap((name) => (v[name] as string | string[] | undefined) ?? []);
+  const databaseUrl = v.DATABASE_URL;
+  if (typeof databaseUrl === 'string') {
+    // The password alone may show up too (a driver's message, a URL written back without it).
+    try {
+      const { password } = new URL(databaseUrl);
+      if (password) values.push(password, decodeURIComponent(password));
+    } catch {
+      // Not a URL: the schema has reported it, and the value as a whole is in the list.
+    }
+  }
   for (const name of SENSITIVE_OTEL_VARIABLES) {
     const headers = v[name];
     if (typeof headers !== 'string') continue;
@@ -175,8 +212,11 @@ const SENSITIVE_VARIABLES: readonly string[] = [...SECRET_VARIABLES, ...SENSITIV
 
 function describe(detail: ValidationErrorItem): string {
   const variable = String(detail.path[0] ?? detail.context?.label ?? '');
-  // Never let joi render a secret: its messages can quote the value.
-  if (SENSITIVE_VARIABLES.includes(variable) && !detail.type.endsWith('.invalid')) {
+  // Never let joi render a secret: its messages can quote the value. Our own messages never do (the
+  // `.invalid` ones, the URL scheme's), and a missing value has nothing to quote.
+  const ownMessage =
+    detail.type.endsWith('.invalid') || detail.type === 'any.required' || detail.type.startsWith('string.uri');
+  if (SENSITIVE_VARIABLES.includes(variable) && !ownMessage) {
     return `${variable} is invalid (${detail.type})`;
   }
   return detail.message;

@@ -2,7 +2,7 @@ import Joi from 'joi';
 import { parseByteSize, parseDuration } from './duration.js';
 
 /** Variables whose values are secrets: they accept `NAME_FILE`, and no message ever shows them. */
-export const SECRET_VARIABLES = ['API_KEYS', 'ADMIN_API_KEYS'] as const;
+export const SECRET_VARIABLES = ['API_KEYS', 'ADMIN_API_KEYS', 'DATABASE_URL'] as const;
 
 /**
  * Read by the OpenTelemetry SDK itself (from the process environment, so without `NAME_FILE`), and as
@@ -89,6 +89,28 @@ export const envSchema = Joi.object({
     }),
   // joi does not run defaults through `custom`, so they are given already parsed (ms, bytes).
   DB_COMPACT_THRESHOLD: byteSize(1024).default(1024 * 1024),
+  // Where items live: the JSON file (one replica) or PostgreSQL (any number of replicas).
+  STORE_DRIVER: Joi.string().valid('json-file', 'postgres').default('json-file'),
+  // A secret (it usually holds a password): also DATABASE_URL_FILE; never echoed in a message.
+  DATABASE_URL: Joi.string()
+    .trim()
+    .uri({ scheme: ['postgres', 'postgresql'] })
+    .messages({
+      'string.uri': '{{#label}} must be a postgres:// URL',
+      'string.uriCustomScheme': '{{#label}} must be a postgres:// URL',
+    })
+    .when('STORE_DRIVER', {
+      is: 'postgres',
+      then: Joi.required().messages({
+        'any.required': '{{#label}} (or DATABASE_URL_FILE) must be set when STORE_DRIVER=postgres',
+      }),
+    }),
+  // Connections per replica: the database's max_connections must exceed replicas x this.
+  DATABASE_POOL_MAX: Joi.number().integer().min(1).max(1000).default(10),
+  // A database that does not answer must not hold a request up: a connection attempt, and a statement,
+  // give up after these.
+  DATABASE_CONNECT_TIMEOUT: duration(100).default(2_000),
+  DATABASE_STATEMENT_TIMEOUT: duration(100).default(5_000),
   SHUTDOWN_TIMEOUT: duration().default(10_000),
   SHUTDOWN_DRAIN_DELAY: duration().default(5_000),
   BODY_LIMIT: byteSize().default(64 * 1024),

@@ -7,7 +7,6 @@ import { startTestingApp } from '../../test/support/nest-testing.js';
 import type { FastifyInstance } from 'fastify';
 import type { ProblemDetails } from '../common/problem-details.filter.js';
 import type { Item } from '../items/item.js';
-import { ItemsModule } from '../items/items.module.js';
 import { ITEMS_REPOSITORY, type ItemsRepository } from '../items/items.repository.js';
 import { HealthModule } from './health.module.js';
 import { Lifecycle } from '../lifecycle/lifecycle.js';
@@ -39,7 +38,7 @@ class StoreStub implements ItemsRepository {
   }
 }
 
-/** Stands in for ItemsModule, whose only export the probes use is the repository. */
+/** Stands in for ItemsModule.forRoot(), whose only export the probes use is the repository. */
 @Module({})
 class StoreStubModule {}
 
@@ -67,13 +66,14 @@ describe('HealthController, through HealthModule with the store stubbed', () => 
   beforeEach(async () => {
     store = new StoreStub();
     logger = new RecordingLogger();
-    const moduleRef = await Test.createTestingModule({ imports: [LifecycleModule.forRoot(), HealthModule] })
-      .overrideModule(ItemsModule)
-      .useModule({
-        module: StoreStubModule,
-        providers: [{ provide: ITEMS_REPOSITORY, useValue: store }],
-        exports: [ITEMS_REPOSITORY],
-      })
+    const storeStub = {
+      module: StoreStubModule,
+      providers: [{ provide: ITEMS_REPOSITORY, useValue: store }],
+      exports: [ITEMS_REPOSITORY],
+    };
+    const moduleRef = await Test.createTestingModule({
+      imports: [LifecycleModule.forRoot(), HealthModule.forRoot(storeStub)],
+    })
       .setLogger(logger)
       .compile();
     ({ app, http } = await startTestingApp(moduleRef, { logger }));

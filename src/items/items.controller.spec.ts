@@ -36,7 +36,12 @@ describe('ItemsModule (controller, service, guards), with the repository overrid
     // The module as the app imports it; only storage is replaced: the port, and the JSON-file store
     // behind it, which would otherwise open files.
     const moduleRef = await Test.createTestingModule({
-      imports: [await configModule(config), RateLimitModule.forRoot(config), LifecycleModule.forRoot(), ItemsModule],
+      imports: [
+        await configModule(config),
+        RateLimitModule.forRoot(config),
+        LifecycleModule.forRoot(),
+        ItemsModule.forRoot('json-file'),
+      ],
     })
       .overrideProvider(JsonFileItemsRepository)
       .useValue({})

@@ -1,0 +1,52 @@
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import type { DatabaseConfig } from '../../config/app-config.js';
+
+/** The `items` table as Kysely sees it (the migrations in `migrations.ts` create it). */
+export interface ItemsTable {
+  /** `collate "C"`: ordered by code point, as the JSON-file store orders ids (ids are ASCII). */
+  id: string;
+  /**
+   * UTF-8 bytes, not `text`: PostgreSQL's text cannot hold U+0000, which a name may contain (the API
+   * and the JSON-file store accept it), and a JS string with an unpaired surrogate would be replaced
+   * silently on the way in (the writer refuses those first: `itemWriteProblem`).
+   */
+  name: Buffer;
+  created_at: Date | string;
+  updated_at: Date | string;
+  version: number;
+}
+
+export interface ItemsDatabase {
+  items: ItemsTable;
+}
+
+export interface ItemsDatabaseConnection {
+  db: Kysely<ItemsDatabase>;
+  pool: pg.Pool;
+}
+
+/**
+ * A pool and Kysely on it, with the timeouts that keep a database that does not answer from holding
+ * requests up: a connection attempt gives up after DATABASE_CONNECT_TIMEOUT, a statement after
+ * DATABASE_STATEMENT_TIMEOUT (server side), and the client stops waiting for it a second later (the
+ * server may be unreachable, and then cannot cancel anything).
+ */
+export function connectItemsDatabase(
+  config: DatabaseConfig,
+  onPoolError: (err: Error) => void,
+): ItemsDatabaseConnection {
+  const pool = new pg.Pool({
+    connectionString: config.url,
+    max: config.poolMax,
+    connectionTimeoutMillis: config.connectTimeoutMs,
+    statement_timeout: config.statementTimeoutMs,
+    query_timeout: config.statementTimeoutMs + 1_000,
+    idleTimeoutMillis: 30_000,
+    application_name: 'items-service',
+  });
+  // An idle connection the server drops (a restart, a failover) is reported here; without a listener
+  // it would crash the process. The next query gets a new connection.
+  pool.on('error', onPoolError);
+  return { db: new Kysely<ItemsDatabase>({ dialect: new PostgresDialect({ pool }) }), pool };
+}

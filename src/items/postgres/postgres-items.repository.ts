@@ -1,0 +1,189 @@
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import type { ConfigType } from '@nestjs/config';
+import { sql } from 'kysely';
+import { storeConfig } from '../../config/config.namespaces.js';
+import type { Item, ItemPosition } from '../item.js';
+import { itemRuleViolation } from '../item-rules.js';
+import {
+  InvalidItemError,
+  ItemAlreadyExistsError,
+  ItemNotFoundError,
+  ItemVersionMismatchError,
+  StoreUnavailableError,
+} from '../items.errors.js';
+import type { ItemsRepository } from '../items.repository.js';
+import { connectItemsDatabase, type ItemsDatabaseConnection, type ItemsTable } from './items-database.js';
+import { pendingMigrations } from './migrations.js';
+
+/** PostgreSQL's unique_violation. */
+const UNIQUE_VIOLATION = '23505';
+
+/** The database is not there or not answering: the service is up, the request may be retried. */
+const UNAVAILABLE = 'The database is not available right now; nothing was changed. Retry later.';
+
+/**
+ * Items in PostgreSQL (STORE_DRIVER=postgres), for any number of replicas: every check and its write
+ * are one conditional statement (`UPDATE ... WHERE id = $1 AND version = $2`), so If-Match holds across
+ * processes. A write resolves once PostgreSQL has committed it (synchronous_commit, its default: on).
+ * What the JSON-file store guarantees with its journal, PostgreSQL's WAL guarantees here.
+ */
+@Injectable()
+export class PostgresItemsRepository implements ItemsRepository, OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger('PostgresItemsRepository');
+  private readonly connection: ItemsDatabaseConnection;
+
+  constructor(@Inject(storeConfig.KEY) store: ConfigType<typeof storeConfig>) {
+    if (!store.database) throw new Error('STORE_DRIVER=postgres needs DATABASE_URL');
+    this.connection = connectItemsDatabase(store.database, (err) =>
+      this.logger.warn({ msg: 'database connection lost; the next query reconnects', err: err.message }),
+    );
+  }
+
+  /** Refuses to start on a schema this release does not expect, rather than migrate from every pod. */
+  async onModuleInit(): Promise<void> {
+    let pending: string[];
+    try {
+      pending = await pendingMigrations(this.connection.db);
+    } catch (err) {
+      throw new Error(`the database cannot be reached: ${describeDatabaseError(err)}`, { cause: err });
+    }
+    if (pending.length > 0)
+      throw new Error(
+        `the database schema is behind this release (not applied: ${pending.join(', ')}); ` +
+          'run the migrations first: `npm run migrate`, or `node dist/migrate.js` in the image',
+      );
+    this.logger.log({ msg: 'store opened', driver: 'postgres' });
+  }
+
+  /** After the HTTP drain: no request needs the pool any more. */
+  async onApplicationShutdown(): Promise<void> {
+    await this.connection.db.destroy();
+    this.logger.log({ msg: 'store closed', driver: 'postgres' });
+  }
+
+  findById(id: string): Promise<Item | undefined> {
+    return this.query(async (db) => {
+      const row = await db.selectFrom('items').selectAll().where('id', '=', id).executeTakeFirst();
+      return row && toItem(row);
+    });
+  }
+
+  list(limit: number, after?: ItemPosition): Promise<{ items: Item[]; hasMore: boolean }> {
+    return this.query(async (db) => {
+      const rows = await db
+        .selectFrom('items')
+        .selectAll()
+        .$if(after !== undefined, (query) =>
+          query.where((eb) => eb(eb.refTuple('created_at', 'id'), '>', eb.tuple(after!.created_at, after!.id))),
+        )
+        .orderBy('created_at')
+        .orderBy('id')
+        .limit(limit + 1)
+        .execute();
+      return { items: rows.slice(0, limit).map(toItem), hasMore: rows.length > limit };
+    });
+  }
+
+  insert(item: Item): Promise<void> {
+    return this.write(item, async (db) => {
+      try {
+        await db.insertInto('items').values(toRow(item)).execute();
+      } catch (err) {
+        if (databaseErrorCode(err) === UNIQUE_VIOLATION) throw new ItemAlreadyExistsError(item.id);
+        throw err;
+      }
+    });
+  }
+
+  replace(item: Item, expectedVersion: number): Promise<void> {
+    return this.write(item, async (db) => {
+      const { name, updated_at, version } = toRow(item);
+      const result = await db
+        .updateTable('items')
+        .set({ name, updated_at, version })
+        .where('id', '=', item.id)
+        .where('version', '=', expectedVersion)
+        .executeTakeFirst();
+      if (result.numUpdatedRows === 0n) throw await this.missOf(item.id);
+    });
+  }
+
+  remove(id: string, expectedVersion?: number): Promise<void> {
+    return this.query(async (db) => {
+      const result = await db
+        .deleteFrom('items')
+        .where('id', '=', id)
+        .$if(expectedVersion !== undefined, (query) => query.where('version', '=', expectedVersion!))
+        .executeTakeFirst();
+      if (result.numDeletedRows === 0n) throw await this.missOf(id);
+    });
+  }
+
+  async checkWritable(): Promise<void> {
+    try {
+      await sql`select 1`.execute(this.connection.db);
+    } catch (err) {
+      throw new Error(`the database is not available: ${describeDatabaseError(err)}`, { cause: err });
+    }
+  }
+
+  /** Why a conditional write changed nothing: the item is gone, or it has another version. */
+  private async missOf(id: string): Promise<Error> {
+    const exists = await this.connection.db.selectFrom('items').select('id').where('id', '=', id).executeTakeFirst();
+    return exists ? new ItemVersionMismatchError(id) : new ItemNotFoundError(id);
+  }
+
+  /** The same rules as the JSON-file store's writer: what one store refuses, the other does too. */
+  private write(item: Item, run: (db: ItemsDatabaseConnection['db']) => Promise<void>): Promise<void> {
+    const problem = itemRuleViolation(item);
+    if (problem !== undefined) return Promise.reject(new InvalidItemError(problem));
+    return this.query(run);
+  }
+
+  /** Runs a query; a database that cannot answer is a 503 for the client, never a 500. */
+  private async query<T>(run: (db: ItemsDatabaseConnection['db']) => Promise<T>): Promise<T> {
+    try {
+      return await run(this.connection.db);
+    } catch (err) {
+      if (err instanceof Error && 'kind' in err) throw err; // our own DomainErrors
+      this.logger.warn({ msg: 'database query failed', err: describeDatabaseError(err) });
+      throw new StoreUnavailableError(UNAVAILABLE);
+    }
+  }
+}
+
+function toRow(item: Item): ItemsTable {
+  return {
+    id: item.id,
+    name: Buffer.from(item.name, 'utf8'),
+    created_at: item.created_at,
+    updated_at: item.updated_at,
+    version: item.version,
+  };
+}
+
+function toItem(row: ItemsTable): Item {
+  return {
+    id: row.id,
+    name: row.name.toString('utf8'),
+    created_at: toIso(row.created_at),
+    updated_at: toIso(row.updated_at),
+    version: row.version,
+  };
+}
+
+function toIso(value: Date | string): string {
+  return value instanceof Date ? value.toISOString() : new Date(value).toISOString();
+}
+
+function databaseErrorCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** A driver error as a log line can carry it: its code and message, which name no credentials. */
+export function describeDatabaseError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const code = databaseErrorCode(err);
+  return code ? `${err.message} (${code})` : err.message;
+}

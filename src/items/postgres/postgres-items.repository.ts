@@ -31,6 +31,7 @@ const UNAVAILABLE = 'The database is not available right now; nothing was change
 export class PostgresItemsRepository implements ItemsRepository, OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('PostgresItemsRepository');
   private readonly connection: ItemsDatabaseConnection;
+  private closed = false;
 
   constructor(@Inject(storeConfig.KEY) store: ConfigType<typeof storeConfig>) {
     if (!store.database) throw new Error('STORE_DRIVER=postgres needs DATABASE_URL');
@@ -45,18 +46,29 @@ export class PostgresItemsRepository implements ItemsRepository, OnModuleInit, O
     try {
       pending = await pendingMigrations(this.connection.db);
     } catch (err) {
+      await this.abandon();
       throw new Error(`the database cannot be reached: ${describeDatabaseError(err)}`, { cause: err });
     }
-    if (pending.length > 0)
+    if (pending.length > 0) {
+      await this.abandon();
       throw new Error(
         `the database schema is behind this release (not applied: ${pending.join(', ')}); ` +
           'run the migrations first: `npm run migrate`, or `node dist/migrate.js` in the image',
       );
+    }
     this.logger.log({ msg: 'store opened', driver: 'postgres' });
+  }
+
+  /** A start-up that fails runs no shutdown hook: the pool's sockets would keep the process alive. */
+  private async abandon(): Promise<void> {
+    this.closed = true;
+    await this.connection.db.destroy().catch(() => undefined);
   }
 
   /** After the HTTP drain: no request needs the pool any more. */
   async onApplicationShutdown(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     await this.connection.db.destroy();
     this.logger.log({ msg: 'store closed', driver: 'postgres' });
   }

@@ -1,0 +1,80 @@
+import assert from './support/assert.js';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
+import { diagnostic } from './support/diagnostic.js';
+import { jsonRequest } from './support/http.js';
+import { createTestDatabase, type TestDatabase } from './support/postgres.js';
+import { runServerToExit, type ServerProcess, startServer } from './support/server-process.js';
+
+const CONCURRENT = 64;
+const ROUNDS = 6;
+
+describe('Two service processes on one PostgreSQL database (the built server, real HTTP)', () => {
+  let database: TestDatabase;
+  const servers: ServerProcess[] = [];
+  beforeAll(async () => {
+    database = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await Promise.all(servers.map((server) => server.stop()));
+    await database.drop();
+  });
+
+  it('when the schema has not been migrated, then the service refuses to start, saying how to migrate', async () => {
+    const exited = await runServerToExit({ STORE_DRIVER: 'postgres', DATABASE_URL: database.url });
+    assert.equal(exited.code, 1);
+    assert.match(exited.stderr, /schema is behind this release \(not applied: 0001_create_items\).*npm run migrate/);
+    assert.doesNotMatch(exited.stdout + exited.stderr, /listening/);
+  });
+
+  it(`when ${CONCURRENT} conditional updates of one item race across both processes, then exactly one wins per version, the rest get 412, and no update is lost`, async () => {
+    await database.migrate();
+    const env = { STORE_DRIVER: 'postgres', DATABASE_URL: database.url, RATE_LIMIT_MAX: '0' };
+    servers.push(await startServer(env));
+    servers.push(await startServer(env));
+    const [a, b] = servers.map((server) => server.url);
+    const created = await jsonRequest(`${a}/items`, 'POST', { name: 'contended' });
+    assert.equal(created.status, 201);
+    const id = created.body.id as string;
+    // Written through one process, read through the other: one store.
+    assert.deepEqual((await jsonRequest(`${b}/items/${id}`, 'GET')).body, created.body);
+
+    let etag = created.headers.get('etag')!;
+    const winners: string[] = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      // Sent in a different order each round, alternating between the processes.
+      const order = Array.from({ length: CONCURRENT }, (_, n) => n).sort(() => Math.random() - 0.5);
+      const responses = await Promise.all(
+        order.map((n) =>
+          jsonRequest(
+            `${n % 2 === 0 ? a : b}/items/${id}`,
+            'PATCH',
+            { name: `round ${round} writer ${n}` },
+            { 'if-match': etag },
+          ),
+        ),
+      );
+      const statuses = responses.map((response) => response.status);
+      assert.deepEqual(
+        { won: statuses.filter((s) => s === 200).length, refused: statuses.filter((s) => s === 412).length },
+        { won: 1, refused: CONCURRENT - 1 },
+        `round ${round}: ${JSON.stringify(statuses)}`,
+      );
+      const winner = responses.find((response) => response.status === 200)!;
+      assert.equal(winner.body.version, round + 1);
+      for (const refused of responses.filter((response) => response.status === 412))
+        assert.equal(refused.body.code, 'ITEM_VERSION_MISMATCH');
+      winners.push(winner.body.name as string);
+      etag = winner.headers.get('etag')!;
+      // Both processes now serve the winner's write, with the same ETag.
+      for (const url of [a, b]) {
+        const read = await jsonRequest(`${url}/items/${id}`, 'GET');
+        assert.equal(read.body.name, winner.body.name);
+        assert.equal(read.headers.get('etag'), etag);
+      }
+    }
+    diagnostic(`winners: ${winners.join('; ')}`);
+    const final = await jsonRequest(`${b}/items/${id}`, 'GET');
+    assert.equal(final.body.version, ROUNDS + 1, 'every round’s winning update is in');
+    assert.equal(final.body.name, winners.at(-1));
+  });
+});

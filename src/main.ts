@@ -63,9 +63,10 @@ async function main(): Promise<void> {
 main().catch((err: unknown) => {
   if (err instanceof ConfigError) {
     process.stderr.write(`${err.message}\n`);
-    process.exitCode = EXIT_CODES.config;
-    return;
+    process.exit(EXIT_CODES.config);
   }
   process.stderr.write(`items-service failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exitCode = EXIT_CODES.failed;
+  // Exit, not just an exit code: what started before the failure (the metrics port, a pool's
+  // connections) would otherwise keep a process that will never serve alive.
+  process.exit(EXIT_CODES.failed);
 });

@@ -17,7 +17,8 @@ async function main(): Promise<void> {
   const { config } = await loadConfiguration();
   const database = config.store.database;
   if (!database) throw new ConfigError(['STORE_DRIVER must be postgres (or unset) to migrate']);
-  const { db } = connectItemsDatabase(database, () => undefined);
+  // No statement timeout: a second run waits for the first one's lock, and a migration may be long.
+  const { db } = connectItemsDatabase({ ...database, poolMax: 2, statementTimeoutMs: 0 }, () => undefined);
   try {
     const { error, results = [] } = await itemsMigrator(db).migrateToLatest();
     for (const result of results)

@@ -73,6 +73,11 @@ describe('Two service processes on one PostgreSQL database (the built server, re
       }
     }
     diagnostic(`winners: ${winners.join('; ')}`);
+    // A cursor of the right shape for no real instant: the same 400 as on the JSON-file store.
+    const impossible = Buffer.from(JSON.stringify(['2026-02-30T25:61:00.000Z', id])).toString('base64url');
+    const listed = await jsonRequest(`${a}/items?cursor=${impossible}`, 'GET');
+    assert.equal(listed.status, 400);
+    assert.equal(listed.body.code, 'INVALID_CURSOR');
     const final = await jsonRequest(`${b}/items/${id}`, 'GET');
     assert.equal(final.body.version, ROUNDS + 1, 'every round’s winning update is in');
     assert.equal(final.body.name, winners.at(-1));

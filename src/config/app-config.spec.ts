@@ -134,6 +134,12 @@ describe('loadConfig', () => {
   it('when APP_ENV=prod and DB_PATH is not set, then start-up is refused naming DB_PATH', () => {
     const problems = problemsOf({ APP_ENV: 'prod', API_KEYS: KEY });
     assert.deepEqual(problems, ['DB_PATH must be set explicitly when APP_ENV=prod']);
+    // With PostgreSQL there is no file to name.
+    assert.equal(
+      loadConfig({ APP_ENV: 'prod', API_KEYS: KEY, STORE_DRIVER: 'postgres', DATABASE_URL: 'postgres://db/items' })
+        .store.driver,
+      'postgres',
+    );
   });
 
   it('when APP_ENV=prod without API_KEYS or AUTH_DISABLED, then start-up is refused naming API_KEYS', () => {

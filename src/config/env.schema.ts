@@ -82,9 +82,14 @@ export const envSchema = Joi.object({
   DB_PATH: Joi.string()
     .trim()
     .min(1)
+    // Set on purpose in prod, where the JSON file holds the data; unused with STORE_DRIVER=postgres.
     .when('APP_ENV', {
       is: 'prod',
-      then: Joi.required().messages({ 'any.required': '{{#label}} must be set explicitly when APP_ENV=prod' }),
+      then: Joi.when('STORE_DRIVER', {
+        is: 'postgres',
+        then: Joi.optional().default('./data/items.json'),
+        otherwise: Joi.required().messages({ 'any.required': '{{#label}} must be set explicitly when APP_ENV=prod' }),
+      }),
       otherwise: Joi.optional().default('./data/items.json'),
     }),
   // joi does not run defaults through `custom`, so they are given already parsed (ms, bytes).

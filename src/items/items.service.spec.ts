@@ -100,6 +100,9 @@ describe('ItemsService', () => {
     'not-base64!',
     Buffer.from('[1,2]').toString('base64url'),
     Buffer.from('{}').toString('base64url'),
+    // The right shape, but no such instant: PostgreSQL would refuse it, the JSON file would compare it.
+    Buffer.from(JSON.stringify(['2026-02-30T25:61:00.000Z', 'a'])).toString('base64url'),
+    Buffer.from(JSON.stringify(['0000-01-01T00:00:00.000Z', 'a'])).toString('base64url'),
   ]) {
     it(`when the cursor is ${JSON.stringify(cursor)}, then InvalidCursorError`, async () => {
       await assert.rejects(service.list(3, cursor), InvalidCursorError);

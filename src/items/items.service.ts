@@ -83,6 +83,7 @@ function decodeCursor(cursor: string): ItemPosition {
         typeof createdAt === 'string' &&
         typeof id === 'string' &&
         ISO_TIMESTAMP_PATTERN.test(createdAt) &&
+        isRealInstant(createdAt) &&
         ITEM_ID_PATTERN.test(id)
       ) {
         return { created_at: createdAt, id };
@@ -92,4 +93,14 @@ function decodeCursor(cursor: string): ItemPosition {
     // Falls through: any undecodable cursor is the client's error.
   }
   throw new InvalidCursorError();
+}
+
+/**
+ * The shape alone lets 2026-02-30T25:61:00.000Z through, which each store would read differently
+ * (PostgreSQL refuses it): only an instant that reads back unchanged is one this API could have written.
+ */
+function isRealInstant(iso: string): boolean {
+  const time = Date.parse(iso);
+  // Year 0 is a date in JavaScript, not in PostgreSQL.
+  return !Number.isNaN(time) && !iso.startsWith('0000') && new Date(time).toISOString() === iso;
 }

@@ -110,9 +110,20 @@ export function setLogLevel(level: string): void {
  * the closing lines came out of order. So this waits for sonic-boom's `drain`, which comes once its
  * queue is empty (`_writing` is how sonic-boom itself knows; it has no public equivalent).
  */
+const FLUSH_TIMEOUT_MS = 2_000;
+
 export function flushLogs(): Promise<void> {
   const stream = destination;
   if (stream && (stream as unknown as { _writing: boolean })._writing)
-    return new Promise((resolve) => stream.once('drain', () => resolve()));
+    return new Promise((resolve) => {
+      // Bounded: stdout gone (EPIPE) emits `error`, and never `drain`.
+      const done = () => {
+        clearTimeout(timer);
+        stream.off('drain', done).off('error', done);
+        resolve();
+      };
+      const timer = setTimeout(done, FLUSH_TIMEOUT_MS);
+      stream.once('drain', done).once('error', done);
+    });
   return new Promise((resolve) => PinoLogger.root.flush(() => resolve()));
 }

@@ -40,8 +40,10 @@ export function connectItemsDatabase(
     connectionString: config.url,
     max: config.poolMax,
     connectionTimeoutMillis: config.connectTimeoutMs,
-    statement_timeout: config.statementTimeoutMs,
-    query_timeout: config.statementTimeoutMs + 1_000,
+    // 0 is no limit (the migrations: a migration waits for the migrator's lock, and may be long).
+    ...(config.statementTimeoutMs > 0
+      ? { statement_timeout: config.statementTimeoutMs, query_timeout: config.statementTimeoutMs + 1_000 }
+      : {}),
     idleTimeoutMillis: 30_000,
     application_name: 'items-service',
   });

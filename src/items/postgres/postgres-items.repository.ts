@@ -12,6 +12,8 @@ import {
   StoreUnavailableError,
 } from '../items.errors.js';
 import type { ItemsRepository } from '../items.repository.js';
+import { EXIT_CODES } from '../../lifecycle/exit-codes.js';
+import { Lifecycle } from '../../lifecycle/lifecycle.js';
 import { connectItemsDatabase, type ItemsDatabaseConnection, type ItemsTable } from './items-database.js';
 import { pendingMigrations } from './migrations.js';
 
@@ -33,7 +35,10 @@ export class PostgresItemsRepository implements ItemsRepository, OnModuleInit, O
   private readonly connection: ItemsDatabaseConnection;
   private closed = false;
 
-  constructor(@Inject(storeConfig.KEY) store: ConfigType<typeof storeConfig>) {
+  constructor(
+    @Inject(storeConfig.KEY) store: ConfigType<typeof storeConfig>,
+    private readonly lifecycle: Lifecycle,
+  ) {
     if (!store.database) throw new Error('STORE_DRIVER=postgres needs DATABASE_URL');
     this.connection = connectItemsDatabase(store.database, (err) =>
       this.logger.warn({ msg: 'database connection lost; the next query reconnects', err: err.message }),
@@ -69,8 +74,14 @@ export class PostgresItemsRepository implements ItemsRepository, OnModuleInit, O
   async onApplicationShutdown(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.connection.db.destroy();
-    this.logger.log({ msg: 'store closed', driver: 'postgres' });
+    try {
+      await this.connection.db.destroy();
+      this.logger.log({ msg: 'store closed', driver: 'postgres' });
+    } catch (err) {
+      // Nest would only log it, and the process would exit 0.
+      this.lifecycle.raiseExitCode(EXIT_CODES.failed);
+      this.logger.error({ msg: 'shutdown step failed', step: 'store close', err: describeDatabaseError(err) });
+    }
   }
 
   findById(id: string): Promise<Item | undefined> {
@@ -196,6 +207,9 @@ function databaseErrorCode(err: unknown): string | undefined {
 /** A driver error as a log line can carry it: its code and message, which name no credentials. */
 export function describeDatabaseError(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
+  // Node's connect error for a host with several addresses: the reasons are in `errors`.
+  if (err instanceof AggregateError && !err.message && err.errors.length > 0)
+    return [...new Set(err.errors.map(describeDatabaseError))].join('; ');
   const code = databaseErrorCode(err);
   return code ? `${err.message} (${code})` : err.message;
 }

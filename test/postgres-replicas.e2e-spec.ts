@@ -3,9 +3,28 @@ import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { diagnostic } from './support/diagnostic.js';
 import { jsonRequest } from './support/http.js';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
-import { runServerToExit, type ServerProcess, startServer } from './support/server-process.js';
+import { MAIN, runServerToExit, type ServerProcess, startServer } from './support/server-process.js';
+import { makeTempDir } from './support/temp-dir.js';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
 
 const CONCURRENT = 64;
+
+/** The migration command as the image's Job runs it, in a directory with no .env. */
+function migrate(url: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const dir = makeTempDir('items-migrate-');
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [path.join(path.dirname(MAIN), 'migrate.js')],
+      { cwd: dir.dir, env: { PATH: process.env.PATH, DATABASE_URL: url }, timeout: 30_000 },
+      (err, stdout, stderr) => {
+        dir.remove();
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
+  });
+}
 const ROUNDS = 6;
 
 describe('Two service processes on one PostgreSQL database (the built server, real HTTP)', () => {
@@ -24,6 +43,20 @@ describe('Two service processes on one PostgreSQL database (the built server, re
     assert.equal(exited.code, 1);
     assert.match(exited.stderr, /schema is behind this release \(not applied: 0001_create_items\).*npm run migrate/);
     assert.doesNotMatch(exited.stdout + exited.stderr, /listening/);
+  });
+
+  it('when two `node dist/migrate.js` run at once, then both succeed: one applies the migrations, the other finds nothing to do', async () => {
+    const runs = await Promise.all([migrate(database.url), migrate(database.url)]);
+    assert.deepEqual(
+      runs.map((run) => run.code),
+      [0, 0],
+      runs.map((run) => run.stderr).join('\n'),
+    );
+    const outputs = runs.map((run) => run.stdout).sort();
+    assert.deepEqual(
+      outputs,
+      ['migration 0001_create_items: applied\napplied 1\n', 'schema up to date; nothing to apply\n'].sort(),
+    );
   });
 
   it(`when ${CONCURRENT} conditional updates of one item race across both processes, then exactly one wins per version, the rest get 412, and no update is lost`, async () => {

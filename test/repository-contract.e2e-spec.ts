@@ -9,6 +9,7 @@ import {
   ItemAlreadyExistsError,
   ItemNotFoundError,
   ItemVersionMismatchError,
+  StoreUnavailableError,
 } from '../src/items/items.errors.js';
 import type { ItemsRepository } from '../src/items/items.repository.js';
 import { JsonFileItemsRepository } from '../src/items/json-file/json-file-items.repository.js';
@@ -250,6 +251,23 @@ describe('PostgreSQL store at start-up', () => {
       assert.match(err.message, /^the database cannot be reached: .*connect ECONNREFUSED 127\.0\.0\.1:1/);
       return true;
     });
+    await repository.onApplicationShutdown();
+  });
+
+  it('when the database goes away under a running store, then calls fail with StoreUnavailableError (503), never hang, and readiness says why', async () => {
+    const database = await createTestDatabase();
+    await database.migrate();
+    const repository = new PostgresItemsRepository(
+      loadConfig({ STORE_DRIVER: 'postgres', DATABASE_URL: database.url }).store,
+      new Lifecycle(),
+    );
+    await repository.onModuleInit();
+    await repository.insert(item('before'));
+    await database.drop();
+    await assert.rejects(repository.findById('before'), StoreUnavailableError);
+    await assert.rejects(repository.insert(item('after')), StoreUnavailableError);
+    await assert.rejects(repository.list(10), StoreUnavailableError);
+    await assert.rejects(repository.checkWritable(), /^Error: the database is not available: .*does not exist/);
     await repository.onApplicationShutdown();
   });
 });

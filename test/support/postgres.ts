@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { Kysely, PostgresDialect } from 'kysely';
-import type { ItemsDatabase } from '../../src/items/postgres/items-database.js';
+import { connectItemsDatabase } from '../../src/items/postgres/items-database.js';
 import { itemsMigrator } from '../../src/items/postgres/migrations.js';
 
 /**
@@ -43,8 +42,11 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   return {
     url: url.toString(),
     migrate: async () => {
-      const pool = new pg.Pool({ connectionString: url.toString(), max: 2 });
-      const db = new Kysely<ItemsDatabase>({ dialect: new PostgresDialect({ pool }) });
+      // As src/migrate.ts connects: no statement timeout.
+      const { db } = connectItemsDatabase(
+        { url: url.toString(), poolMax: 2, connectTimeoutMs: 5_000, statementTimeoutMs: 0 },
+        () => undefined,
+      );
       try {
         const { error } = await itemsMigrator(db).migrateToLatest();
         if (error) throw error instanceof Error ? error : new Error('migration failed', { cause: error });

@@ -264,10 +264,88 @@ describe('loadConfig', () => {
     }
   });
 
+  describe('rate-limit store settings', () => {
+    const REDIS_URL_WITH_PASSWORD = 'redis://items:r3d%21s-secret-42@redis.internal:6379/2';
+
+    it('when RATE_LIMIT_STORE=redis with REDIS_URL, then both are parsed, the keys prefixed items-service: by default, and the URL and its password are secrets', () => {
+      const { rateLimit, secrets } = loadConfig({ RATE_LIMIT_STORE: 'redis', REDIS_URL: REDIS_URL_WITH_PASSWORD });
+      assert.deepEqual(rateLimit, {
+        max: 600,
+        windowMs: 60_000,
+        store: 'redis',
+        redis: { url: REDIS_URL_WITH_PASSWORD, keyPrefix: 'items-service:' },
+      });
+      assert.ok(secrets.includes(REDIS_URL_WITH_PASSWORD));
+      assert.ok(secrets.includes('r3d!s-secret-42'));
+      assert.ok(secrets.includes('r3d%21s-secret-42'));
+    });
+
+    it('when REDIS_URL is set but RATE_LIMIT_STORE is not redis, then it is ignored, as DATABASE_URL is without postgres', () => {
+      assert.deepEqual(loadConfig({ REDIS_URL: REDIS_URL_WITH_PASSWORD }).rateLimit.redis, undefined);
+    });
+
+    it('when REDIS_URL_FILE names a file, then the URL comes from it', () => {
+      const file = path.join(dir, 'redis-url');
+      writeFileSync(file, `${REDIS_URL_WITH_PASSWORD}\n`);
+      const { rateLimit } = loadConfig({
+        RATE_LIMIT_STORE: 'redis',
+        REDIS_URL_FILE: file,
+        REDIS_KEY_PREFIX: 'staging:items:',
+      });
+      assert.deepEqual(rateLimit.redis, { url: REDIS_URL_WITH_PASSWORD, keyPrefix: 'staging:items:' });
+    });
+
+    it('when RATE_LIMIT_STORE=redis without REDIS_URL, then start-up is refused naming REDIS_URL', () => {
+      assert.deepEqual(problemsOf({ RATE_LIMIT_STORE: 'redis' }), [
+        'REDIS_URL (or REDIS_URL_FILE) must be set when RATE_LIMIT_STORE=redis',
+      ]);
+    });
+
+    it('when REDIS_URL is not a redis URL, then the message names it and never quotes it', () => {
+      for (const secret of [
+        'http://items:hunter2-secret@redis:6379',
+        'hunter2-secret',
+        'redis://items:hunter2 secret@redis',
+      ]) {
+        const problems = problemsOf({ RATE_LIMIT_STORE: 'redis', REDIS_URL: secret });
+        assert.equal(problems.length, 1, problems.join('; '));
+        assert.match(problems[0]!, /^REDIS_URL /);
+        assert.doesNotMatch(problems[0]!, /hunter2/);
+      }
+    });
+
+    it('when REDIS_URL and REDIS_URL_FILE are both set, then start-up is refused', () => {
+      const file = path.join(dir, 'redis-url-both');
+      writeFileSync(file, REDIS_URL_WITH_PASSWORD);
+      assert.deepEqual(
+        problemsOf({ RATE_LIMIT_STORE: 'redis', REDIS_URL: REDIS_URL_WITH_PASSWORD, REDIS_URL_FILE: file })[0],
+        'REDIS_URL and REDIS_URL_FILE are both set: use one',
+      );
+    });
+
+    for (const [variable, value] of [
+      ['RATE_LIMIT_STORE', 'memcached'],
+      ['REDIS_KEY_PREFIX', 'has spaces'],
+      ['REDIS_KEY_PREFIX', 'x'.repeat(65)],
+    ] as const) {
+      it(`when ${variable}=${value.slice(0, 20)}, then start-up is refused naming ${variable}`, () => {
+        const problems = problemsOf({
+          RATE_LIMIT_STORE: 'redis',
+          REDIS_URL: REDIS_URL_WITH_PASSWORD,
+          [variable]: value,
+        });
+        assert.ok(
+          problems.some((problem) => problem.startsWith(variable)),
+          problems.join('; '),
+        );
+      });
+    }
+  });
+
   describe('API protection settings', () => {
     it('when nothing is set, then rate limiting is on (600 a minute), the socket is the client, CORS is off and /docs is on outside prod', () => {
       const config = loadConfig({});
-      assert.deepEqual(config.rateLimit, { max: 600, windowMs: 60_000 });
+      assert.deepEqual(config.rateLimit, { max: 600, windowMs: 60_000, store: 'memory' });
       assert.equal(config.http.trustProxy, false);
       assert.deepEqual(config.http.corsOrigins, []);
       assert.equal(config.docs.enabled, true);
@@ -285,7 +363,7 @@ describe('loadConfig', () => {
         TRUST_PROXY: '10.0.0.0/8, loopback,2001:db8::1',
         CORS_ORIGINS: 'https://App.Example.com,http://localhost:3000',
       });
-      assert.deepEqual(config.rateLimit, { max: 0, windowMs: 10_000 });
+      assert.deepEqual(config.rateLimit, { max: 0, windowMs: 10_000, store: 'memory' });
       assert.deepEqual(config.http.trustProxy, ['10.0.0.0/8', 'loopback', '2001:db8::1']);
       assert.deepEqual(config.http.corsOrigins, ['https://app.example.com', 'http://localhost:3000']);
       assert.equal(loadConfig({ TRUST_PROXY: '2' }).http.trustProxy, 2);

@@ -26,8 +26,8 @@ export interface AppConfig {
     /** Origins allowed cross-origin; empty means CORS is off. */
     corsOrigins: readonly string[];
   };
-  /** Per client, across the API; `max` 0 means off. */
-  rateLimit: { max: number; windowMs: number };
+  /** Per client, across the API; `max` 0 means off. `redis` is set when `store` is redis. */
+  rateLimit: { max: number; windowMs: number; store: RateLimitStore; redis?: RedisConfig };
   docs: { enabled: boolean };
   log: { level: LogLevel; pretty: boolean };
   /** Without a port, /metrics is served on the HTTP port with the API. */
@@ -53,6 +53,15 @@ export interface AppConfig {
 }
 
 export type StoreDriver = 'json-file' | 'postgres';
+
+export type RateLimitStore = 'memory' | 'redis';
+
+export interface RedisConfig {
+  /** A secret: it may hold a password. */
+  url: string;
+  /** Put before every key this service writes. */
+  keyPrefix: string;
+}
 
 export interface DatabaseConfig {
   /** A secret: it usually holds a password. */
@@ -110,7 +119,14 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
       // Browsers send scheme and host in lower case, and the CORS plugin compares strings exactly.
       corsOrigins: ((v.CORS_ORIGINS as string[] | undefined) ?? []).map((origin) => origin.toLowerCase()),
     },
-    rateLimit: { max: v.RATE_LIMIT_MAX as number, windowMs: v.RATE_LIMIT_WINDOW as number },
+    rateLimit: {
+      max: v.RATE_LIMIT_MAX as number,
+      windowMs: v.RATE_LIMIT_WINDOW as number,
+      store: v.RATE_LIMIT_STORE as RateLimitStore,
+      ...(v.RATE_LIMIT_STORE === 'redis'
+        ? { redis: { url: v.REDIS_URL as string, keyPrefix: v.REDIS_KEY_PREFIX as string } }
+        : {}),
+    },
     docs: { enabled: v.DOCS_ENABLED as boolean },
     log: { level: v.LOG_LEVEL as LogLevel, pretty: v.LOG_FORMAT === 'pretty' },
     metrics: { enabled: v.METRICS_ENABLED as boolean, port: v.METRICS_PORT as number | undefined },
@@ -178,11 +194,12 @@ const MIN_SCRUBBED_LENGTH = 6;
 
 function secretValues(v: Record<string, unknown>): string[] {
   const values = SECRET_VARIABLES.flatMap((name) => (v[name] as string | string[] | undefined) ?? []);
-  const databaseUrl = v.DATABASE_URL;
-  if (typeof databaseUrl === 'string') {
+  for (const name of ['DATABASE_URL', 'REDIS_URL']) {
+    const url = v[name];
+    if (typeof url !== 'string') continue;
     // The password alone may show up too (a driver's message, a URL written back without it).
     try {
-      const { password } = new URL(databaseUrl);
+      const { password } = new URL(url);
       if (password) values.push(password, decodeURIComponent(password));
     } catch {
       // Not a URL: the schema has reported it, and the value as a whole is in the list.

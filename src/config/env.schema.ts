@@ -2,7 +2,7 @@ import Joi from 'joi';
 import { parseByteSize, parseDuration } from './duration.js';
 
 /** Variables whose values are secrets: they accept `NAME_FILE`, and no message ever shows them. */
-export const SECRET_VARIABLES = ['API_KEYS', 'ADMIN_API_KEYS', 'DATABASE_URL'] as const;
+export const SECRET_VARIABLES = ['API_KEYS', 'ADMIN_API_KEYS', 'DATABASE_URL', 'REDIS_URL'] as const;
 
 /**
  * Read by the OpenTelemetry SDK itself (from the process environment, so without `NAME_FILE`), and as
@@ -135,6 +135,29 @@ export const envSchema = Joi.object({
   // Requests each client may make per RATE_LIMIT_WINDOW, across the API (not health or metrics); 0 is off.
   RATE_LIMIT_MAX: Joi.number().integer().min(0).default(600),
   RATE_LIMIT_WINDOW: duration(1_000).default(60_000),
+  // Where the budgets are counted: in each process (each replica its own), or in Redis (one budget per
+  // client across every replica).
+  RATE_LIMIT_STORE: Joi.string().valid('memory', 'redis').default('memory'),
+  // A secret (it may hold a password): also REDIS_URL_FILE; never echoed in a message. Ignored unless
+  // RATE_LIMIT_STORE=redis, like DATABASE_URL without STORE_DRIVER=postgres.
+  REDIS_URL: Joi.string()
+    .trim()
+    .uri({ scheme: ['redis', 'rediss'] })
+    .messages({
+      'string.uri': '{{#label}} must be a redis:// or rediss:// URL',
+      'string.uriCustomScheme': '{{#label}} must be a redis:// or rediss:// URL',
+    })
+    .when('RATE_LIMIT_STORE', {
+      is: 'redis',
+      then: Joi.required().messages({
+        'any.required': '{{#label}} (or REDIS_URL_FILE) must be set when RATE_LIMIT_STORE=redis',
+      }),
+    }),
+  // Keeps this service's keys apart from other users of the same Redis (another environment, another service).
+  REDIS_KEY_PREFIX: Joi.string()
+    .pattern(/^[A-Za-z0-9:._-]{1,64}$/)
+    .default('items-service:')
+    .messages({ 'string.pattern.base': '{{#label}} must be 1-64 characters of [A-Za-z0-9:._-]' }),
   // Whom to believe about the client's address (X-Forwarded-For): a number of proxy hops, or the
   // proxies' addresses. Unset, the client is the socket's peer, and the header is ignored.
   TRUST_PROXY: Joi.alternatives(

@@ -3,12 +3,14 @@ import { afterEach, describe, it } from '@jest/globals';
 import { Controller, Get, UseGuards } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
+import { ThrottlerStorage } from '@nestjs/throttler';
 import { startTestingApp } from '../../test/support/nest-testing.js';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import type { ProblemDetails } from '../common/problem-details.filter.js';
 import { loadConfig } from '../config/app-config.js';
 import { RateLimitGuard } from './rate-limit.guard.js';
 import { RateLimitModule } from './rate-limit.module.js';
+import { RateLimitStoreUnavailableError } from './redis-throttler.storage.js';
 
 const MAX = 3;
 const WINDOW_SECONDS = 60;
@@ -33,12 +35,14 @@ describe('RateLimitGuard, through RateLimitModule', () => {
   let app: NestFastifyApplication | undefined;
   let http: FastifyInstance;
 
-  async function startApp(env: Record<string, string>): Promise<void> {
+  async function startApp(env: Record<string, string>, storage?: ThrottlerStorage): Promise<void> {
     const config = loadConfig(env);
-    const moduleRef = await Test.createTestingModule({
+    const builder = Test.createTestingModule({
       imports: [RateLimitModule.forRoot(config)],
       controllers: [LimitedController],
-    }).compile();
+    });
+    if (storage) builder.overrideProvider(ThrottlerStorage).useValue(storage);
+    const moduleRef = await builder.compile();
     ({ app, http } = await startTestingApp(moduleRef, { config }));
   }
 
@@ -127,5 +131,35 @@ describe('RateLimitGuard, through RateLimitModule', () => {
       [200, 200, 200, 200],
     );
     assert.equal(responses.at(-1)!.headers['ratelimit-limit'], undefined);
+  });
+
+  it('when the budget store does not answer, then the request is served, with no RateLimit header (the budget is unknown)', async () => {
+    await startApp(
+      { RATE_LIMIT_MAX: String(MAX) },
+      {
+        increment: () => Promise.reject(new RateLimitStoreUnavailableError(new Error('Command timed out'))),
+      },
+    );
+
+    const responses: LightMyRequestResponse[] = [];
+    for (let i = 0; i <= MAX; i++) responses.push(await get('a'));
+
+    assert.deepEqual(
+      responses.map((response) => [response.statusCode, response.headers['ratelimit-limit']]),
+      [
+        [200, undefined],
+        [200, undefined],
+        [200, undefined],
+        [200, undefined],
+      ],
+    );
+  });
+
+  it('when the budget store fails in another way (a bug), then the error is not swallowed', async () => {
+    await startApp({ RATE_LIMIT_MAX: String(MAX) }, { increment: () => Promise.reject(new TypeError('a bug')) });
+
+    const response = await get('a');
+
+    assert.equal(response.statusCode, 500);
   });
 });

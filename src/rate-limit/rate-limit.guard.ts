@@ -1,7 +1,8 @@
 import { type ExecutionContext, Injectable } from '@nestjs/common';
-import { ThrottlerGuard, type ThrottlerLimitDetail } from '@nestjs/throttler';
+import { ThrottlerGuard, type ThrottlerLimitDetail, type ThrottlerRequest } from '@nestjs/throttler';
 import type { FastifyReply } from 'fastify';
 import { DomainError } from '../common/domain-error.js';
+import { RateLimitStoreUnavailableError } from './redis-throttler.storage.js';
 
 export class RateLimitedError extends DomainError {
   readonly code = 'RATE_LIMITED';
@@ -17,6 +18,8 @@ export class RateLimitedError extends DomainError {
  * whole API instead of one per route, and a problem+json 429 that carries the same headers.
  * The client is `request.ip`: the socket's peer, unless TRUST_PROXY tells Fastify which proxies'
  * X-Forwarded-For to believe.
+ * When the budget store (Redis) does not answer, the request is served without a limit and without
+ * RateLimit-* headers (the budget is unknown): a Redis outage must not take the API down.
  */
 @Injectable()
 export class RateLimitGuard extends ThrottlerGuard {
@@ -24,6 +27,16 @@ export class RateLimitGuard extends ThrottlerGuard {
 
   protected override generateKey(_context: ExecutionContext, tracker: string, throttlerName: string): string {
     return `${throttlerName}:${tracker}`;
+  }
+
+  protected override async handleRequest(request: ThrottlerRequest): Promise<boolean> {
+    try {
+      return await super.handleRequest(request);
+    } catch (err) {
+      // The storage has counted and logged it; a refusal (RateLimitedError) passes on.
+      if (err instanceof RateLimitStoreUnavailableError) return true;
+      throw err;
+    }
   }
 
   protected override throwThrottlingException(context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {

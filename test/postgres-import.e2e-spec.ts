@@ -2,7 +2,7 @@ import assert from './support/assert.js';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { jsonRequest } from './support/http.js';
 import { readAllItems, type StoredItem } from './support/items.js';
@@ -255,6 +255,53 @@ describe('npm run import: a JSON-file store moved into PostgreSQL (the built ser
     );
     assert.deepEqual(await ok(jsonRequest(`${server.url}/items/${changed.id}`, 'GET'), 200), updated);
     assert.deepEqual(contentsOf(data.dir), dataBefore);
+  });
+
+  it('when a store (another DB_PATH name) ends in a torn line and holds a name that is not valid Unicode, then the rest is imported and that item is listed, exit 1', async () => {
+    // As an older version or a person's editor could have left it: the service refuses such names today.
+    const other = makeTempDir('items-import-other-');
+    const dbPath = path.join(other.dir, 'store.json');
+    const item = (id: string, name: string) => ({
+      id,
+      name,
+      created_at: '2026-01-02T03:04:05.006Z',
+      updated_at: '2026-01-02T03:04:05.006Z',
+      version: 1,
+    });
+    writeFileSync(
+      dbPath,
+      JSON.stringify({
+        format: 'items-service.snapshot/1',
+        seq: 1,
+        items: [item('hand.made-1', 'lone \ud800 surrogate'), item('hand.made-2', 'fine')],
+      }),
+    );
+    writeFileSync(
+      `${dbPath}.journal`,
+      `${JSON.stringify({ seq: 2, op: 'put', item: item('hand.made-3', 'from the journal') })}\n{"seq":3,"op":"del`,
+    );
+    try {
+      const run = await tool('import', ['--from', dbPath], { DATABASE_URL: databaseUrl });
+      assert.equal(run.code, 1);
+      assert.equal(
+        run.stdout,
+        `${dbPath}.journal ends in a line cut by a crash: that write was never acknowledged and is not imported\n` +
+          'read 3 items; inserted 2, already present 0, not storable 1\n',
+      );
+      assert.equal(
+        run.stderr,
+        'import failed: 1 items have a name that is not valid Unicode (an unpaired surrogate), which the database ' +
+          'cannot hold unchanged; not imported: hand.made-1\n',
+      );
+      const server = servers.at(-1)!;
+      assert.equal((await jsonRequest(`${server.url}/items/hand.made-1`, 'GET')).status, 404);
+      assert.deepEqual(
+        (await jsonRequest(`${server.url}/items/hand.made-3`, 'GET')).body,
+        item('hand.made-3', 'from the journal'),
+      );
+    } finally {
+      other.remove();
+    }
   });
 
   it('when a service is running on the store, then the import refuses, naming the process', async () => {

@@ -4,6 +4,8 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { connectItemsDatabase } from '../src/items/postgres/items-database.js';
+import { copyItemsToDatabase } from '../src/items/postgres/json-file-import.js';
 import { jsonRequest } from './support/http.js';
 import { readAllItems, type StoredItem } from './support/items.js';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
@@ -301,6 +303,45 @@ describe('npm run import: a JSON-file store moved into PostgreSQL (the built ser
       );
     } finally {
       other.remove();
+    }
+  });
+
+  it('when copied in batches (in process, batches of 2), then each batch counts its own inserts, identical rows and conflicts', async () => {
+    const item = (id: string, version = 1, name = `batch item ${id}`) => ({
+      id,
+      name,
+      created_at: '2026-03-04T05:06:07.089Z',
+      updated_at: '2026-03-04T05:06:07.089Z',
+      version,
+    });
+    const { db } = connectItemsDatabase(
+      { url: database.url, poolMax: 1, connectTimeoutMs: 5_000, statementTimeoutMs: 5_000 },
+      () => undefined,
+    );
+    try {
+      assert.deepEqual(await copyItemsToDatabase(db, [item('batch-2'), item('batch-3')], 2), {
+        inserted: 2,
+        present: 0,
+        conflicts: [],
+        unstorable: [],
+      });
+      const items = [item('batch-0'), item('batch-1'), item('batch-2', 2), item('batch-3'), item('batch-4')];
+      assert.deepEqual(await copyItemsToDatabase(db, [...items, item('batch-bad', 1, 'x \udc00')], 2), {
+        inserted: 3,
+        present: 1,
+        conflicts: ['batch-2'],
+        unstorable: ['batch-bad'],
+      });
+      const stored = await db.selectFrom('items').select(['id', 'version']).where('id', 'like', 'batch-%').execute();
+      assert.deepEqual(stored.map((row) => `${row.id}@${row.version}`).sort(), [
+        'batch-0@1',
+        'batch-1@1',
+        'batch-2@1',
+        'batch-3@1',
+        'batch-4@1',
+      ]);
+    } finally {
+      await db.destroy();
     }
   });
 

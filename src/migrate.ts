@@ -1,5 +1,5 @@
 import { ConfigError } from './config/app-config.js';
-import { loadConfiguration } from './config/config.module.js';
+import { loadDatabaseConfiguration } from './config/database-config.js';
 import { connectItemsDatabase } from './items/postgres/items-database.js';
 import { itemsMigrator } from './items/postgres/migrations.js';
 import { describeDatabaseError } from './items/postgres/postgres-items.repository.js';
@@ -12,11 +12,9 @@ import { EXIT_CODES } from './lifecycle/exit-codes.js';
  * The service itself never migrates; it refuses to start on a schema that is behind.
  */
 async function main(): Promise<void> {
-  // The configuration as the service reads it (environment, then .env), for the postgres driver.
-  process.env.STORE_DRIVER ??= 'postgres';
-  const { config } = await loadConfiguration();
-  const database = config.store.database;
-  if (!database) throw new ConfigError(['STORE_DRIVER must be postgres (or unset) to migrate']);
+  // The database settings alone (environment, then .env): a migration Job needs no API keys, and
+  // STORE_DRIVER does not matter (a JSON-file install migrates its database before `npm run import`).
+  const database = await loadDatabaseConfiguration();
   // No statement timeout: a second run waits for the first one's lock, and a migration may be long.
   const { db } = connectItemsDatabase({ ...database, poolMax: 2, statementTimeoutMs: 0 }, () => undefined);
   try {

@@ -166,7 +166,7 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
 }
 
 /** `NAME_FILE` supplies a secret from a file (a mounted Kubernetes Secret, a Docker secret). */
-function resolveSecretFiles(env: Env, problems: string[]): Env {
+export function resolveSecretFiles(env: Env, problems: string[]): Env {
   // An empty value means unset: orchestrators often render `NAME=` for an optional variable.
   const resolved: Env = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
   for (const name of SECRET_VARIABLES) {
@@ -227,7 +227,7 @@ function secretValues(v: Record<string, unknown>): string[] {
 
 const SENSITIVE_VARIABLES: readonly string[] = [...SECRET_VARIABLES, ...SENSITIVE_OTEL_VARIABLES];
 
-function describe(detail: ValidationErrorItem): string {
+export function describe(detail: ValidationErrorItem): string {
   const variable = String(detail.path[0] ?? detail.context?.label ?? '');
   // Never let joi render a secret: its messages can quote the value. Our own messages never do (the
   // `.invalid` ones, the URL scheme's), and a missing value has nothing to quote.

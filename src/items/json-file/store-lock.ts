@@ -68,7 +68,8 @@ export class StoreLock {
   }
 }
 
-async function liveHolder(file: string): Promise<LockOwner | undefined> {
+/** The live process that holds the lock `file`, if any; only reads (npm run import checks with it). */
+export async function liveHolder(file: string): Promise<LockOwner | undefined> {
   let owner: LockOwner;
   let mtimeMs: number;
   try {

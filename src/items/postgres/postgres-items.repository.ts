@@ -175,7 +175,7 @@ export class PostgresItemsRepository implements ItemsRepository, OnModuleInit, O
   }
 }
 
-function toRow(item: Item): ItemsTable {
+export function toRow(item: Item): ItemsTable {
   return {
     id: item.id,
     name: Buffer.from(item.name, 'utf8'),
@@ -185,7 +185,7 @@ function toRow(item: Item): ItemsTable {
   };
 }
 
-function toItem(row: ItemsTable): Item {
+export function toItem(row: ItemsTable): Item {
   return {
     id: row.id,
     name: row.name.toString('utf8'),

@@ -1,4 +1,5 @@
 import assert from './support/assert.js';
+import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
@@ -16,7 +17,9 @@ import {
 } from './support/helm.js';
 import { type Problem, typecheckWithKubernetesTypes, validateWithModels } from './support/kubernetes-validation.js';
 import { readDockerfile, readImageSpec } from './support/dockerfile.js';
-import { PROJECT_ROOT } from './support/server-process.js';
+import { jsonRequest } from './support/http.js';
+import { createTestDatabase, type TestDatabase } from './support/postgres.js';
+import { PROJECT_ROOT, type ServerProcess, startServer } from './support/server-process.js';
 import { makeTempDir } from './support/temp-dir.js';
 
 const CI_FILES = ciValuesFiles();
@@ -855,6 +858,89 @@ describe('Helm chart helm/items-service', () => {
     it('when store.driver is not json-file or postgres, then values.schema.json rejects it', async () => {
       const stderr = await helm.templateFailure([DEFAULT_FILE], { set: ['store.driver=mysql'] });
       assert.match(stderr, /store\.driver: store\.driver must be one of the following: "json-file", "postgres"/);
+    });
+  });
+
+  // The chart's contract with the image, run for real: the Job's command and environment (over the
+  // image's ENV) against a real PostgreSQL, then the service with the Deployment's environment on the
+  // database the Job migrated. Needs dist/ (npm run build) and a PostgreSQL (test/support/postgres.ts).
+  describe('the rendered migration Job and Deployment, run with the built dist/ against a real PostgreSQL', () => {
+    let database: TestDatabase;
+    let render: Render;
+    let files: ReturnType<typeof makeTempDir>;
+    let server: ServerProcess | undefined;
+
+    beforeAll(async () => {
+      database = await createTestDatabase();
+      files = makeTempDir('helm-run-');
+      render = await helm.template([POSTGRES_CHART_SECRET_FILE], { set: [`database.url=${database.url}`] });
+    });
+    afterAll(async () => {
+      await server?.stop();
+      await database?.drop();
+      files?.remove();
+    });
+
+    /** The files a pod's Secret volumes hold, written under `files` as the kubelet would mount them. */
+    function mountSecrets(podSpec: any, container: any, env: Record<string, string>, variables: string[]) {
+      const local = { ...env };
+      for (const variable of variables) {
+        const file = local[variable];
+        if (file === undefined) continue;
+        const mount = container.volumeMounts.find((m: any) => file.startsWith(`${m.mountPath}/`));
+        const volume = podSpec.volumes.find((v: any) => v.name === mount?.name);
+        const item = volume?.secret?.items?.find((i: any) => i.path === path.posix.basename(file));
+        const secret = byKind(render, 'Secret').find((s) => s.metadata.name === volume?.secret?.secretName);
+        assert.ok(item && secret, `${variable}=${file}: no rendered Secret behind it`);
+        local[variable] = path.join(files.dir, `${variable}-${container.name}`);
+        writeFileSync(local[variable], Buffer.from(secret.data[item.key], 'base64'));
+      }
+      return local;
+    }
+
+    it("when the Job runs, then it migrates the database, and the service started with the Deployment's environment is ready on it", async () => {
+      const image = readImageSpec(readDockerfile());
+      const migration = single(render, 'Job');
+      const [migrate] = migration.spec.template.spec.containers;
+      const jobEnv = mountSecrets(
+        migration.spec.template.spec,
+        migrate,
+        { ...image.env, ...Object.fromEntries(migrate.env.map((e: any) => [e.name, e.value])) },
+        ['DATABASE_URL_FILE'],
+      );
+      // The image's WORKDIR is the project's root; run from an empty directory (no developer's .env).
+      const [, script, ...args] = migrate.command as string[];
+      const run = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(
+          process.execPath,
+          [path.join(PROJECT_ROOT, script!), ...args],
+          { cwd: files.dir, env: { PATH: process.env.PATH, ...jobEnv }, timeout: 60_000 },
+          (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        );
+      });
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stdout, /migration 0001_create_items: applied/);
+      assert.ok(!(run.stdout + run.stderr).includes(database.url), 'the migration printed the URL');
+
+      const { deployment, container, env } = serviceContainer(render);
+      const serviceEnv = mountSecrets(deployment.spec.template.spec, container, { ...image.env, ...env }, [
+        'API_KEYS_FILE',
+        'ADMIN_API_KEYS_FILE',
+        'DATABASE_URL_FILE',
+      ]);
+      // On loopback and a free port rather than the container's 8080; everything else as rendered.
+      server = await startServer({ ...serviceEnv, HOST: '127.0.0.1', PORT: '0' }, 30_000);
+      const ready = await jsonRequest(`${server.url}/readyz`, 'GET');
+      assert.equal(ready.status, 200, JSON.stringify(ready.body));
+      const created = await jsonRequest(
+        `${server.url}/items`,
+        'POST',
+        { name: 'through the chart' },
+        {
+          authorization: `Bearer ${keysIn(POSTGRES_CHART_SECRET_FILE)[0]}`,
+        },
+      );
+      assert.equal(created.status, 201, JSON.stringify(created.body));
     });
   });
 });

@@ -1,4 +1,5 @@
 import assert from './support/assert.js';
+import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
@@ -16,7 +17,9 @@ import {
 } from './support/helm.js';
 import { type Problem, typecheckWithKubernetesTypes, validateWithModels } from './support/kubernetes-validation.js';
 import { readDockerfile, readImageSpec } from './support/dockerfile.js';
-import { PROJECT_ROOT } from './support/server-process.js';
+import { jsonRequest } from './support/http.js';
+import { createTestDatabase, type TestDatabase } from './support/postgres.js';
+import { PROJECT_ROOT, type ServerProcess, startServer } from './support/server-process.js';
 import { makeTempDir } from './support/temp-dir.js';
 
 const CI_FILES = ciValuesFiles();
@@ -24,7 +27,11 @@ const DEFAULT_FILE = 'ci/default-values.yaml';
 const EXISTING_SECRET_FILE = 'ci/existing-secret-values.yaml';
 const ALL_FEATURES_FILE = 'ci/ingress-servicemonitor-pdb-values.yaml';
 const OPTIONAL_KINDS = ['Ingress', 'ServiceMonitor', 'PodDisruptionBudget', 'NetworkPolicy'];
+const POSTGRES_FILE = 'ci/postgres-values.yaml';
+const POSTGRES_CHART_SECRET_FILE = 'ci/postgres-chart-secret-values.yaml';
 const SECRET_MOUNT_PATH = '/var/run/secrets/items-service';
+const DATABASE_URL_PATH = '/var/run/secrets/items-service-database/database-url';
+const MIGRATION_JOB = 'Job/items-items-service-migrate';
 const MIN_MARGIN_MS = 5_000;
 
 // ---------------------------------------------------------------------------------------------------
@@ -82,13 +89,28 @@ function durationMs(env: Record<string, string>, variable: string): number {
   return ms;
 }
 
-/** The API keys a values file gives the chart (the secrets that must not leak). */
-function keysIn(valuesFile: string): string[] {
-  const values = parseYaml(readFileSync(path.join(CHART_DIR, valuesFile), 'utf8')) as {
-    auth?: { apiKeys?: string[]; adminApiKeys?: string[] };
-  };
-  return [...(values.auth?.apiKeys ?? []), ...(values.auth?.adminApiKeys ?? [])];
+interface CiValues {
+  store?: { driver?: string };
+  auth?: { apiKeys?: string[]; adminApiKeys?: string[] };
+  database?: { url?: string; existingSecret?: string; existingSecretKey?: string };
 }
+
+const valuesOf = (valuesFile: string) => parseYaml(readFileSync(path.join(CHART_DIR, valuesFile), 'utf8')) as CiValues;
+
+/** The API keys and the database URL a values file gives the chart (the secrets that must not leak). */
+function keysIn(valuesFile: string): string[] {
+  const values = valuesOf(valuesFile);
+  return [
+    ...(values.auth?.apiKeys ?? []),
+    ...(values.auth?.adminApiKeys ?? []),
+    ...(values.database?.url ? [values.database.url] : []),
+  ];
+}
+
+const isPostgres = (valuesFile: string) => valuesOf(valuesFile).store?.driver === 'postgres';
+
+const hookOf = (object: K8sObject) => object.metadata.annotations?.['helm.sh/hook'];
+const hookWeight = (object: K8sObject) => Number(object.metadata.annotations?.['helm.sh/hook-weight'] ?? 0);
 
 const base64 = (text: string) => Buffer.from(text).toString('base64');
 
@@ -209,24 +231,32 @@ describe('Helm chart helm/items-service', () => {
       describe(`with ${file}`, () => {
         const keys = keysIn(file);
 
-        it('then every container of every pod, the test pod included, has the restricted security context', () => {
+        it('then every container of every pod, the test pod and the migration Job included, has the restricted security context', () => {
           const templates = podTemplates(rendered(file));
           assert.deepEqual(templates.map((t) => t.owner).sort(), [
             'Deployment/items-items-service',
+            ...(isPostgres(file) ? [MIGRATION_JOB] : []),
             'Pod/items-items-service-test-connection',
           ]);
           for (const template of templates) assertRestricted(template);
         });
 
-        it('then /tmp and /data are writable volumes and the root file system is read-only', () => {
-          const { deployment, container } = serviceContainer(rendered(file));
+        it('then /tmp is writable, and /data too with the JSON file (no volume at all with PostgreSQL), and the root file system is read-only', () => {
+          const render = rendered(file);
+          const { deployment, container } = serviceContainer(render);
           const volumes = new Map<string, any>(
             deployment.spec.template.spec.volumes.map((volume: any) => [volume.name, volume]),
           );
           const mountAt = (mountPath: string) => container.volumeMounts.find((m: any) => m.mountPath === mountPath);
           assert.ok(volumes.get(mountAt('/tmp')?.name)?.emptyDir, '/tmp is not an emptyDir');
-          const data = volumes.get(mountAt('/data')?.name);
-          assert.ok(data?.persistentVolumeClaim ?? data?.emptyDir, '/data has no volume');
+          if (isPostgres(file)) {
+            assert.equal(mountAt('/data'), undefined, '/data is mounted with PostgreSQL');
+            for (const volume of volumes.values()) assert.equal(volume.persistentVolumeClaim, undefined, volume.name);
+            assert.equal(byKind(render, 'PersistentVolumeClaim').length, 0);
+          } else {
+            const data = volumes.get(mountAt('/data')?.name);
+            assert.ok(data?.persistentVolumeClaim ?? data?.emptyDir, '/data has no volume');
+          }
         });
 
         it('then the probes ask /startupz, /healthz and /readyz on the port named http, which is PORT', () => {
@@ -249,23 +279,27 @@ describe('Helm chart helm/items-service', () => {
           assert.ok(graceMs >= needed, `grace ${graceMs} ms < ${needed} ms`);
         });
 
-        it('then no API key appears anywhere but base64-encoded in the Secret', () => {
+        it('then no API key or database URL appears anywhere but base64-encoded in a Secret', () => {
           const render = rendered(file);
           for (const key of keys) {
-            assert.ok(!render.text.includes(key), 'a key appears in clear in the rendered manifests');
+            assert.ok(!render.text.includes(key), 'a secret appears in clear in the rendered manifests');
             for (const object of render.objects) {
               if (object.kind === 'Secret') continue;
               const text = JSON.stringify(object);
-              assert.ok(!text.includes(key) && !text.includes(base64(key)), `a key appears in ${object.kind}`);
+              assert.ok(!text.includes(key) && !text.includes(base64(key)), `a secret appears in ${object.kind}`);
             }
           }
+          // Not even a URL without its password: no postgres:// outside a Secret.
+          for (const object of render.objects) {
+            if (object.kind !== 'Secret') assert.doesNotMatch(JSON.stringify(object), /postgres(ql)?:\/\//);
+          }
+          const stored: string[] = [];
           for (const secret of byKind(render, 'Secret')) {
             assert.equal(secret.stringData, undefined, 'stringData holds secrets in clear');
-            const stored = Object.values<string>(secret.data ?? {})
-              .map((value) => Buffer.from(value, 'base64').toString('utf8'))
-              .join('\n');
-            for (const key of keys) assert.ok(stored.split('\n').includes(key), 'a key is missing');
+            for (const value of Object.values<string>(secret.data ?? {}))
+              stored.push(...Buffer.from(value, 'base64').toString('utf8').split('\n'));
           }
+          for (const key of keys) assert.ok(stored.includes(key), 'a secret is missing from the Secrets');
         });
 
         it('then API_KEYS_FILE and ADMIN_API_KEYS_FILE name files of the mounted key Secret', () => {
@@ -293,24 +327,34 @@ describe('Helm chart helm/items-service', () => {
           const { deployment, container, env } = serviceContainer(render);
           const secretFiles = makeTempDir('helm-keys-');
           try {
-            // The key files as the kubelet would mount them: from the chart's Secret, or a stand-in for a
+            // The secret files as the kubelet would mount them: from the chart's Secret, or a stand-in for a
             // Secret the chart does not manage.
-            const volume = deployment.spec.template.spec.volumes.find((v: any) => v.secret);
-            const ownSecret = byKind(render, 'Secret')[0];
             const local = { ...env };
-            for (const variable of ['API_KEYS_FILE', 'ADMIN_API_KEYS_FILE']) {
+            const standIns: Record<string, string> = {
+              API_KEYS_FILE: 'stand-in-key-0123456789abcdef\n',
+              ADMIN_API_KEYS_FILE: 'stand-in-key-0123456789abcdef\n',
+              DATABASE_URL_FILE: 'postgres://stand-in@db.example.internal:5432/items\n',
+            };
+            for (const [variable, standIn] of Object.entries(standIns)) {
               if (local[variable] === undefined) continue;
-              const item = volume.secret.items.find((i: any) => i.path === path.posix.basename(local[variable]!));
+              const mount = container.volumeMounts.find((m: any) => local[variable]!.startsWith(`${m.mountPath}/`));
+              const volume = deployment.spec.template.spec.volumes.find((v: any) => v.name === mount?.name);
+              const item = volume?.secret?.items?.find((i: any) => i.path === path.posix.basename(local[variable]!));
+              assert.ok(item, `${variable}=${local[variable]} is not a file of a mounted Secret`);
+              const ownSecret = byKind(render, 'Secret').find((s) => s.metadata.name === volume.secret.secretName);
               const stored = ownSecret?.data?.[item.key] as string | undefined;
-              local[variable] = path.join(secretFiles.dir, item.path);
-              writeFileSync(
-                local[variable],
-                stored === undefined ? 'stand-in-key-0123456789abcdef\n' : Buffer.from(stored, 'base64'),
-              );
+              local[variable] = path.join(secretFiles.dir, variable);
+              writeFileSync(local[variable], stored === undefined ? standIn : Buffer.from(stored, 'base64'));
             }
             const config = loadConfig(local);
             assert.equal(config.http.port, container.ports.find((p: any) => p.name === 'http').containerPort);
-            assert.equal(config.store.path, '/data/items.json');
+            if (isPostgres(file)) {
+              assert.equal(config.store.driver, 'postgres');
+              assert.match(config.store.database?.url ?? '', /^postgres:\/\//);
+            } else {
+              assert.equal(config.store.driver, 'json-file');
+              assert.equal(config.store.path, '/data/items.json');
+            }
             if (env.API_KEYS_FILE !== undefined) assert.ok(config.auth.apiKeys.length > 0, 'no API key was read');
             for (const key of keys) assert.ok(config.secrets.includes(key), 'a key was not read');
           } finally {
@@ -325,15 +369,32 @@ describe('Helm chart helm/items-service', () => {
             deployment.spec.selector.matchLabels,
             single(render, 'Service').spec.selector,
             ...byKind(render, 'PodDisruptionBudget').map((pdb) => pdb.spec.selector.matchLabels),
-            ...byKind(render, 'NetworkPolicy').map((policy) => policy.spec.podSelector.matchLabels),
+            ...byKind(render, 'NetworkPolicy')
+              .filter((policy) => hookOf(policy) === undefined)
+              .map((policy) => policy.spec.podSelector.matchLabels),
             ...byKind(render, 'ServiceMonitor').map((monitor) => monitor.spec.selector.matchLabels),
           ];
           const selects = (selector: Record<string, string>, labels: Record<string, string> = {}) =>
             Object.entries(selector).every(([name, value]) => labels[name] === value);
+          const migrationPods = byKind(render, 'Job').map((job) => job.spec.template.metadata.labels);
           for (const selector of selectors) {
             assert.ok(!('helm.sh/chart' in selector), 'a selector holds helm.sh/chart');
             assert.ok(selects(selector, deployment.spec.template.metadata.labels), 'a selector misses the pod');
             assert.ok(!selects(selector, single(render, 'Pod').metadata.labels), 'a selector takes the test pod');
+            for (const labels of migrationPods)
+              assert.ok(!selects(selector, labels), 'a selector takes the migration pod');
+          }
+          // The migration Job's own NetworkPolicy (a hook) takes its pod and no other.
+          for (const policy of byKind(render, 'NetworkPolicy').filter((p) => hookOf(p) !== undefined)) {
+            const selector = policy.spec.podSelector.matchLabels;
+            assert.ok(!('helm.sh/chart' in selector), 'a selector holds helm.sh/chart');
+            assert.equal(migrationPods.length, 1);
+            assert.ok(selects(selector, migrationPods[0]), "the Job's policy misses its pod");
+            assert.ok(
+              !selects(selector, deployment.spec.template.metadata.labels),
+              "the Job's policy takes the service",
+            );
+            assert.ok(!selects(selector, single(render, 'Pod').metadata.labels), "the Job's policy takes the test pod");
           }
         });
 
@@ -368,6 +429,11 @@ describe('Helm chart helm/items-service', () => {
         stderr,
         /replicaCount must be 1: the JSON-file store is owned by one process \(strategy Recreate, ReadWriteOnce volume\)/,
       );
+      // store.driver json-file is the default, and said explicitly it is refused the same way.
+      const explicit = await helm.templateFailure([DEFAULT_FILE], {
+        set: ['replicaCount=3', 'store.driver=json-file'],
+      });
+      assert.match(explicit, /replicaCount must be 1: .*got 3\. Set store\.driver=postgres to run several replicas/);
     });
 
     it('when replicaCount is 0, then it renders (the service is stopped, the data kept)', async () => {
@@ -531,6 +597,350 @@ describe('Helm chart helm/items-service', () => {
         container.image,
         single(rendered(DEFAULT_FILE), 'Deployment').spec.template.spec.containers[0].image,
       );
+    });
+  });
+
+  describe('store.driver=postgres', () => {
+    const job = (render: Render) => single(render, 'Job');
+    const jobContainer = (render: Render) => {
+      const [container, ...others] = job(render).spec.template.spec.containers;
+      assert.equal(others.length, 0, 'the Job runs one container');
+      return container;
+    };
+    /** The Secret volume behind a file variable of a container (where the kubelet puts the file). */
+    const secretBehind = (podSpec: any, container: any, file: string) => {
+      const mount = container.volumeMounts.find((m: any) => file.startsWith(`${m.mountPath}/`));
+      assert.ok(mount, `${file} is not in a mounted volume`);
+      assert.equal(mount.readOnly, true, `${file}: the mount is writable`);
+      const volume = podSpec.volumes.find((v: any) => v.name === mount.name);
+      const item = volume?.secret?.items?.find((i: any) => i.path === path.posix.basename(file));
+      assert.ok(item, `${file}: the Secret volume has no such item`);
+      assert.equal(volume.secret.defaultMode, 0o440);
+      return { secretName: volume.secret.secretName as string, key: item.key as string };
+    };
+
+    it('when rendered with 3 replicas and an existing Secret, then the Deployment rolls (maxUnavailable 0) with no volume, and reads the URL from a file of that Secret', () => {
+      const render = rendered(POSTGRES_FILE);
+      const { deployment, container, env } = serviceContainer(render);
+      assert.equal(deployment.spec.replicas, 3);
+      assert.deepEqual(deployment.spec.strategy, {
+        type: 'RollingUpdate',
+        rollingUpdate: { maxSurge: 1, maxUnavailable: 0 },
+      });
+      assert.equal(byKind(render, 'PersistentVolumeClaim').length, 0);
+      assert.ok(!deployment.spec.template.spec.volumes.some((v: any) => v.persistentVolumeClaim || v.name === 'data'));
+      assert.equal(deployment.spec.template.spec.volumeClaimTemplates, undefined);
+      assert.equal(env.STORE_DRIVER, 'postgres');
+      assert.equal(env.DB_PATH, undefined);
+      assert.equal(env.DATABASE_URL, undefined, 'DATABASE_URL is set in clear');
+      assert.ok(!container.env.some((e: any) => e.name === 'DATABASE_URL'), 'DATABASE_URL from a secretKeyRef');
+      assert.equal(env.DATABASE_URL_FILE, DATABASE_URL_PATH);
+      assert.deepEqual(secretBehind(deployment.spec.template.spec, container, DATABASE_URL_PATH), {
+        secretName: 'items-database',
+        key: 'url',
+      });
+      assert.equal(byKind(render, 'Secret').length, 0, 'the chart creates a Secret beside the existing ones');
+      assert.equal(env.DATABASE_POOL_MAX, '20');
+      assert.equal(durationMs(env, 'DATABASE_CONNECT_TIMEOUT'), 3_000);
+      assert.equal(durationMs(env, 'DATABASE_STATEMENT_TIMEOUT'), 10_000);
+    });
+
+    it('when rendered with several replicas, then a PodDisruptionBudget lets one pod go at a time and the pods spread over nodes', () => {
+      const { deployment } = serviceContainer(rendered(POSTGRES_FILE));
+      const pdb = single(rendered(POSTGRES_FILE), 'PodDisruptionBudget');
+      assert.equal(pdb.spec.maxUnavailable, 1);
+      const spread = deployment.spec.template.spec.topologySpreadConstraints;
+      const byNode = spread.find((c: any) => c.topologyKey === 'kubernetes.io/hostname');
+      assert.equal(byNode?.whenUnsatisfiable, 'ScheduleAnyway');
+      assert.deepEqual(byNode.labelSelector.matchLabels, deployment.spec.selector.matchLabels);
+    });
+
+    it('when replicas are 1 or the budget is off, then no PodDisruptionBudget; when it is on, one', async () => {
+      const one = await helm.template([POSTGRES_FILE], { set: ['replicaCount=1'] });
+      assert.equal(byKind(one, 'PodDisruptionBudget').length, 0);
+      assert.equal(single(one, 'Deployment').spec.template.spec.topologySpreadConstraints, undefined);
+      const off = await helm.template([POSTGRES_FILE], { set: ['podDisruptionBudget.enabled=false'] });
+      assert.equal(byKind(off, 'PodDisruptionBudget').length, 0);
+      const on = await helm.template([POSTGRES_FILE], { set: ['replicaCount=1', 'podDisruptionBudget.enabled=true'] });
+      assert.equal(byKind(on, 'PodDisruptionBudget').length, 1);
+    });
+
+    it('when the operator sets maxUnavailable or its own spread, then the chart uses them', async () => {
+      const render = await helm.template([POSTGRES_FILE], {
+        set: [
+          'rollingUpdate.maxUnavailable=1',
+          'topologySpreadConstraints[0].maxSkew=2',
+          'topologySpreadConstraints[0].topologyKey=topology.kubernetes.io/zone',
+          'topologySpreadConstraints[0].whenUnsatisfiable=DoNotSchedule',
+        ],
+      });
+      const { deployment } = serviceContainer(render);
+      assert.equal(deployment.spec.strategy.rollingUpdate.maxUnavailable, 1);
+      assert.deepEqual(deployment.spec.template.spec.topologySpreadConstraints, [
+        {
+          maxSkew: 2,
+          topologyKey: 'topology.kubernetes.io/zone',
+          whenUnsatisfiable: 'DoNotSchedule',
+          labelSelector: { matchLabels: deployment.spec.selector.matchLabels },
+        },
+      ]);
+      assert.deepEqual(validateWithModels(render.objects), []);
+    });
+
+    for (const file of [POSTGRES_FILE, POSTGRES_CHART_SECRET_FILE]) {
+      describe(`with ${file}`, () => {
+        it('then the migration Job is a pre-install,pre-upgrade hook that runs dist/migrate.js with the node of the image', () => {
+          const migration = job(rendered(file));
+          assert.equal(hookOf(migration), 'pre-install,pre-upgrade');
+          assert.equal(
+            migration.metadata.annotations?.['helm.sh/hook-delete-policy'],
+            'before-hook-creation,hook-succeeded',
+          );
+          const container = jobContainer(rendered(file));
+          const image = readImageSpec(readDockerfile());
+          assert.deepEqual(container.command, [image.entrypoint[0], 'dist/migrate.js']);
+          assert.equal(container.args, undefined);
+          assert.ok(image.entrypoint.includes('dist/main.js'), 'the image no longer starts dist/main.js');
+          assert.equal(image.workdir, '/app');
+          assert.ok(existsSync(path.join(PROJECT_ROOT, 'src/migrate.ts')), 'the migration script is gone');
+          assert.equal(container.image, serviceContainer(rendered(file)).container.image);
+          assert.equal(migration.spec.template.spec.restartPolicy, 'Never');
+          assert.ok(migration.spec.backoffLimit >= 0);
+          assert.ok(migration.spec.activeDeadlineSeconds > 0 && migration.spec.activeDeadlineSeconds < 300);
+          assert.ok(container.resources?.requests?.memory && container.resources?.limits?.memory);
+        });
+
+        it('then the Job reads the same database URL as the service, from a Secret that exists before it runs, and no API key', () => {
+          const render = rendered(file);
+          const { deployment, container } = serviceContainer(render);
+          const migration = job(render);
+          const migrate = jobContainer(render);
+          const env = Object.fromEntries(migrate.env.map((e: any) => [e.name, e.value]));
+          assert.equal(migrate.envFrom, undefined, 'the Job reads the ConfigMap, which a pre-install hook precedes');
+          assert.equal(env.DATABASE_URL, undefined);
+          assert.equal(env.DATABASE_URL_FILE, DATABASE_URL_PATH);
+          for (const name of Object.keys(env)) assert.doesNotMatch(name, /API_KEYS/);
+          assert.deepEqual(
+            Object.keys(env).sort(),
+            [
+              'DATABASE_URL_FILE',
+              'LOG_LEVEL',
+              'STORE_DRIVER',
+              ...(env.DATABASE_CONNECT_TIMEOUT === undefined ? [] : ['DATABASE_CONNECT_TIMEOUT']),
+            ].sort(),
+          );
+          assert.ok(!migrate.volumeMounts.some((m: any) => m.mountPath === SECRET_MOUNT_PATH), 'the API keys');
+
+          const used = secretBehind(migration.spec.template.spec, migrate, DATABASE_URL_PATH);
+          const served = secretBehind(deployment.spec.template.spec, container, DATABASE_URL_PATH);
+          const ownSecret = (name: string) => byKind(render, 'Secret').find((s) => s.metadata.name === name);
+          const existing = valuesOf(file).database?.existingSecret;
+          if (existing) {
+            // The user's Secret: the same one, read by both.
+            assert.deepEqual(used, served);
+            assert.equal(used.secretName, existing);
+            assert.equal(ownSecret(used.secretName), undefined);
+          } else {
+            // The chart's: an ordinary Secret for the pods, a hook Secret made before the Job for the Job.
+            const forJob = ownSecret(used.secretName);
+            const forPods = ownSecret(served.secretName);
+            assert.ok(forJob && forPods, 'the chart does not render the Secrets it names');
+            assert.equal(hookOf(forPods), undefined, 'the pods read a hook Secret, which uninstall leaves behind');
+            assert.equal(hookOf(forJob), 'pre-install,pre-upgrade');
+            assert.ok(hookWeight(forJob) < hookWeight(migration), 'the Job may start before its Secret');
+            assert.equal(forJob.data[used.key], forPods.data[served.key]);
+            assert.equal(Buffer.from(forJob.data[used.key], 'base64').toString(), valuesOf(file).database?.url);
+          }
+          // Nothing else of the release exists at pre-install: the Job must not need it.
+          const spec = migration.spec.template.spec;
+          assert.equal(spec.serviceAccountName, undefined, 'the chart-made ServiceAccount does not exist yet');
+          assert.equal(spec.automountServiceAccountToken, false);
+        });
+
+        it("then the Job's environment and Secret file load as the configuration of a postgres migration", () => {
+          const render = rendered(file);
+          const migrate = jobContainer(render);
+          const env: Record<string, string> = Object.fromEntries(migrate.env.map((e: any) => [e.name, e.value]));
+          const { secretName, key } = secretBehind(job(render).spec.template.spec, migrate, DATABASE_URL_PATH);
+          const stored = byKind(render, 'Secret').find((s) => s.metadata.name === secretName)?.data?.[key];
+          const url = stored ? Buffer.from(stored, 'base64').toString() : 'postgres://stand-in@db:5432/items';
+          const files = makeTempDir('helm-database-url-');
+          try {
+            env.DATABASE_URL_FILE = path.join(files.dir, 'database-url');
+            writeFileSync(env.DATABASE_URL_FILE, `${url}\n`);
+            const config = loadConfig(env);
+            assert.equal(config.store.driver, 'postgres');
+            assert.equal(config.store.database?.url, url);
+            const { env: serviceEnv } = serviceContainer(render);
+            if (serviceEnv.DATABASE_CONNECT_TIMEOUT !== undefined)
+              assert.equal(env.DATABASE_CONNECT_TIMEOUT, serviceEnv.DATABASE_CONNECT_TIMEOUT);
+          } finally {
+            files.remove();
+          }
+        });
+      });
+    }
+
+    it('when the URL is given as a value, then a change of it restarts the pods (checksum)', async () => {
+      const before = single(rendered(POSTGRES_CHART_SECRET_FILE), 'Deployment').spec.template.metadata.annotations;
+      const after = single(
+        await helm.template([POSTGRES_CHART_SECRET_FILE], {
+          set: ['database.url=postgres://items:another-password@db.example.internal:5432/items'],
+        }),
+        'Deployment',
+      ).spec.template.metadata.annotations;
+      assert.match(before['checksum/database-secret'], /^[0-9a-f]{64}$/);
+      assert.notEqual(after['checksum/database-secret'], before['checksum/database-secret']);
+    });
+
+    it('when egress is restricted, then the service and the migration Job may reach DNS and the database, the Job through a hook policy made before it', () => {
+      const render = rendered(POSTGRES_FILE);
+      const policies = byKind(render, 'NetworkPolicy');
+      const database = { ports: [{ port: 5432, protocol: 'TCP' }], to: [{ ipBlock: { cidr: '10.20.0.0/16' } }] };
+      const service = policies.find((p) => hookOf(p) === undefined);
+      assert.ok(service, 'no NetworkPolicy for the service');
+      assert.ok(service.spec.policyTypes.includes('Egress'));
+      assert.ok(service.spec.egress.some((rule: any) => JSON.stringify(rule) === JSON.stringify(database)));
+      const forJob = policies.find((p) => hookOf(p) === 'pre-install,pre-upgrade');
+      assert.ok(forJob, 'no NetworkPolicy for the migration Job');
+      assert.ok(hookWeight(forJob) < hookWeight(job(render)));
+      assert.deepEqual(forJob.spec.podSelector.matchLabels, {
+        'app.kubernetes.io/name': job(render).spec.template.metadata.labels['app.kubernetes.io/name'],
+        'app.kubernetes.io/instance': 'items',
+      });
+      assert.deepEqual(forJob.spec.policyTypes, ['Ingress', 'Egress']);
+      assert.deepEqual(forJob.spec.ingress, []);
+      assert.deepEqual(
+        forJob.spec.egress[0].ports.map((p: any) => p.port),
+        [53, 53],
+      );
+      assert.deepEqual(forJob.spec.egress[1], database);
+      assert.equal(forJob.spec.egress.length, 2);
+    });
+
+    it('when egress is not restricted, then no policy is made for the Job', () => {
+      assert.equal(byKind(rendered(POSTGRES_CHART_SECRET_FILE), 'NetworkPolicy').length, 0);
+    });
+
+    it('when the migration Job is off, then neither it nor its hook Secret is rendered', async () => {
+      const render = await helm.template([POSTGRES_CHART_SECRET_FILE], { set: ['database.migration.enabled=false'] });
+      assert.equal(byKind(render, 'Job').length, 0);
+      assert.ok(byKind(render, 'Secret').every((secret) => hookOf(secret) === undefined));
+      assert.match(
+        await helm.notes([POSTGRES_CHART_SECRET_FILE], { set: ['database.migration.enabled=false'] }),
+        /run `node dist\/migrate\.js` yourself/,
+      );
+    });
+
+    it('when installed, then NOTES names the Job and how to read its logs, and does not warn about persistence', async () => {
+      const notes = await helm.notes([POSTGRES_FILE]);
+      assert.match(notes, /PostgreSQL \(3 replicas\), the URL from the Secret items-database/);
+      assert.match(notes, /logs job\/items-items-service-migrate/);
+      assert.doesNotMatch(notes, /WARNING/);
+    });
+
+    it('when store.driver=postgres has no database URL, then rendering fails and names both ways to give one', async () => {
+      const stderr = await helm.templateFailure([DEFAULT_FILE], { set: ['store.driver=postgres'] });
+      assert.match(stderr, /store\.driver=postgres needs the database URL/);
+      for (const option of ['database.existingSecret', 'database.url']) assert.ok(stderr.includes(option), option);
+    });
+
+    it('when both database.url and database.existingSecret are set, then rendering fails', async () => {
+      const stderr = await helm.templateFailure([POSTGRES_FILE], { set: ['database.url=postgres://a:b@c:5432/d'] });
+      assert.match(stderr, /database\.url and database\.existingSecret are both set/);
+    });
+
+    it('when a database is given but store.driver stays json-file, then rendering fails instead of ignoring it', async () => {
+      const stderr = await helm.templateFailure([DEFAULT_FILE], { set: ['database.existingSecret=items-database'] });
+      assert.match(stderr, /database\.url or database\.existingSecret is set but store\.driver is json-file/);
+    });
+
+    it('when store.driver is not json-file or postgres, then values.schema.json rejects it', async () => {
+      const stderr = await helm.templateFailure([DEFAULT_FILE], { set: ['store.driver=mysql'] });
+      assert.match(stderr, /store\.driver: store\.driver must be one of the following: "json-file", "postgres"/);
+    });
+  });
+
+  // The chart's contract with the image, run for real: the Job's command and environment (over the
+  // image's ENV) against a real PostgreSQL, then the service with the Deployment's environment on the
+  // database the Job migrated. Needs dist/ (npm run build) and a PostgreSQL (test/support/postgres.ts).
+  describe('the rendered migration Job and Deployment, run with the built dist/ against a real PostgreSQL', () => {
+    let database: TestDatabase;
+    let render: Render;
+    let files: ReturnType<typeof makeTempDir>;
+    let server: ServerProcess | undefined;
+
+    beforeAll(async () => {
+      database = await createTestDatabase();
+      files = makeTempDir('helm-run-');
+      render = await helm.template([POSTGRES_CHART_SECRET_FILE], { set: [`database.url=${database.url}`] });
+    });
+    afterAll(async () => {
+      await server?.stop();
+      await database?.drop();
+      files?.remove();
+    });
+
+    /** The files a pod's Secret volumes hold, written under `files` as the kubelet would mount them. */
+    function mountSecrets(podSpec: any, container: any, env: Record<string, string>, variables: string[]) {
+      const local = { ...env };
+      for (const variable of variables) {
+        const file = local[variable];
+        if (file === undefined) continue;
+        const mount = container.volumeMounts.find((m: any) => file.startsWith(`${m.mountPath}/`));
+        const volume = podSpec.volumes.find((v: any) => v.name === mount?.name);
+        const item = volume?.secret?.items?.find((i: any) => i.path === path.posix.basename(file));
+        const secret = byKind(render, 'Secret').find((s) => s.metadata.name === volume?.secret?.secretName);
+        assert.ok(item && secret, `${variable}=${file}: no rendered Secret behind it`);
+        local[variable] = path.join(files.dir, `${variable}-${container.name}`);
+        writeFileSync(local[variable], Buffer.from(secret.data[item.key], 'base64'));
+      }
+      return local;
+    }
+
+    it("when the Job runs, then it migrates the database, and the service started with the Deployment's environment is ready on it", async () => {
+      const image = readImageSpec(readDockerfile());
+      const migration = single(render, 'Job');
+      const [migrate] = migration.spec.template.spec.containers;
+      const jobEnv = mountSecrets(
+        migration.spec.template.spec,
+        migrate,
+        { ...image.env, ...Object.fromEntries(migrate.env.map((e: any) => [e.name, e.value])) },
+        ['DATABASE_URL_FILE'],
+      );
+      // The image's WORKDIR is the project's root; run from an empty directory (no developer's .env).
+      const [, script, ...args] = migrate.command as string[];
+      const run = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(
+          process.execPath,
+          [path.join(PROJECT_ROOT, script!), ...args],
+          { cwd: files.dir, env: { PATH: process.env.PATH, ...jobEnv }, timeout: 60_000 },
+          (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        );
+      });
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stdout, /migration 0001_create_items: applied/);
+      assert.ok(!(run.stdout + run.stderr).includes(database.url), 'the migration printed the URL');
+
+      const { deployment, container, env } = serviceContainer(render);
+      const serviceEnv = mountSecrets(deployment.spec.template.spec, container, { ...image.env, ...env }, [
+        'API_KEYS_FILE',
+        'ADMIN_API_KEYS_FILE',
+        'DATABASE_URL_FILE',
+      ]);
+      // On loopback and a free port rather than the container's 8080; everything else as rendered.
+      server = await startServer({ ...serviceEnv, HOST: '127.0.0.1', PORT: '0' }, 30_000);
+      const ready = await jsonRequest(`${server.url}/readyz`, 'GET');
+      assert.equal(ready.status, 200, JSON.stringify(ready.body));
+      const created = await jsonRequest(
+        `${server.url}/items`,
+        'POST',
+        { name: 'through the chart' },
+        {
+          authorization: `Bearer ${keysIn(POSTGRES_CHART_SECRET_FILE)[0]}`,
+        },
+      );
+      assert.equal(created.status, 201, JSON.stringify(created.body));
     });
   });
 });

@@ -117,6 +117,66 @@ The key of that Secret holding the API keys ("" when it has none), and the same 
 {{- end }}
 
 {{/*
+"true" when the items live in PostgreSQL (store.driver=postgres), else empty.
+*/}}
+{{- define "items-service.postgres" -}}
+{{- if eq .Values.store.driver "postgres" }}true{{ end }}
+{{- end }}
+
+{{/*
+Where the database URL is mounted; the service and the migration Job read DATABASE_URL_FILE there.
+Not under secretMountPath: a volume mounted inside another read-only Secret volume cannot be created.
+*/}}
+{{- define "items-service.databaseMountPath" -}}
+/var/run/secrets/items-service-database
+{{- end }}
+
+{{/*
+The Secret holding the database URL for the service: the user's, or the one this chart creates.
+*/}}
+{{- define "items-service.databaseSecretName" -}}
+{{- .Values.database.existingSecret | default (printf "%s-database" (include "items-service.fullname" .)) }}
+{{- end }}
+
+{{/*
+The same for the migration Job. A pre-install hook runs before the release's ordinary objects exist,
+so a chart-made URL reaches the Job through a hook Secret of its own (templates/migration-secret.yaml).
+*/}}
+{{- define "items-service.migrationSecretName" -}}
+{{- .Values.database.existingSecret | default (printf "%s-migrate" (include "items-service.fullname" .)) }}
+{{- end }}
+
+{{- define "items-service.databaseSecretKey" -}}
+{{- if .Values.database.existingSecret }}{{ .Values.database.existingSecretKey }}{{ else }}database-url{{ end }}
+{{- end }}
+
+{{/*
+"true" when the PodDisruptionBudget is rendered: podDisruptionBudget.enabled, or, when that is null,
+more than one replica (a drain then takes one pod at a time and the others keep serving).
+*/}}
+{{- define "items-service.pdbEnabled" -}}
+{{- $enabled := .Values.podDisruptionBudget.enabled }}
+{{- if kindIs "invalid" $enabled }}
+{{- if gt (int .Values.replicaCount) 1 }}true{{ end }}
+{{- else if $enabled }}true{{ end }}
+{{- end }}
+
+{{/*
+The NetworkPolicyEgressRule to the database, for the service and the migration Job: its port, to the
+peers of networkPolicy.egress.database.to (empty: any destination).
+*/}}
+{{- define "items-service.databaseEgress" -}}
+{{- $db := .Values.networkPolicy.egress.database -}}
+- ports:
+    - port: {{ $db.port }}
+      protocol: TCP
+  {{- with $db.to }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
+
+{{/*
 The port Prometheus scrapes: the separate metrics port when METRICS_PORT is set, else the API's.
 */}}
 {{- define "items-service.metricsPortName" -}}
@@ -128,8 +188,24 @@ Refuses values the service would refuse at start, or that would break the store.
 the reason instead of installing a pod that crash-loops. Included by the Deployment.
 */}}
 {{- define "items-service.validate" -}}
+{{- $db := .Values.database }}
+{{- if include "items-service.postgres" . }}
+{{- if and $db.url $db.existingSecret }}
+{{- fail "database.url and database.existingSecret are both set: keep the database URL in one place" }}
+{{- end }}
+{{- if not (or $db.url $db.existingSecret) }}
+{{- fail `
+database: store.driver=postgres needs the database URL (postgres://user:password@host:5432/db). Choose one:
+  - database.existingSecret: a Secret you manage whose key "database-url" (database.existingSecretKey) holds the URL
+  - database.url: the chart keeps it in a Secret it creates, e.g. --set-file database.url=./database-url.txt` }}
+{{- end }}
+{{- else }}
 {{- if gt (int .Values.replicaCount) 1 }}
-{{- fail (printf "replicaCount must be 1: the JSON-file store is owned by one process (strategy Recreate, ReadWriteOnce volume); got %d" (int .Values.replicaCount)) }}
+{{- fail (printf "replicaCount must be 1: the JSON-file store is owned by one process (strategy Recreate, ReadWriteOnce volume); got %d. Set store.driver=postgres to run several replicas" (int .Values.replicaCount)) }}
+{{- end }}
+{{- if or $db.url $db.existingSecret }}
+{{- fail "database.url or database.existingSecret is set but store.driver is json-file: set store.driver=postgres to use the database" }}
+{{- end }}
 {{- end }}
 {{- $auth := .Values.auth }}
 {{- if and $auth.existingSecret (or $auth.apiKeys $auth.adminApiKeys) }}
@@ -156,9 +232,17 @@ auth: with config.appEnv=prod the service refuses to start without API keys. Cho
 {{- fail "metrics.serviceMonitor.enabled=true needs metrics.enabled=true" }}
 {{- end }}
 {{- $pdb := .Values.podDisruptionBudget }}
-{{- if and $pdb.enabled (eq (kindIs "invalid" $pdb.minAvailable) (kindIs "invalid" $pdb.maxUnavailable)) }}
+{{- if and (include "items-service.pdbEnabled" .) (eq (kindIs "invalid" $pdb.minAvailable) (kindIs "invalid" $pdb.maxUnavailable)) }}
 {{- fail "podDisruptionBudget: set exactly one of minAvailable and maxUnavailable (the other null)" }}
 {{- end }}
+{{- end }}
+
+{{/*
+Labels of the migration Job's pod: not the selector labels either (the Service must not route to it).
+*/}}
+{{- define "items-service.migrationSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "items-service.name" . | trunc 55 | trimSuffix "-" }}-migrate
+app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{/*

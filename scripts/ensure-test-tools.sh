@@ -9,11 +9,12 @@
 #   python3:    runs that client (test/python-client.e2e-spec.ts), with the libraries it imports.
 #   docker-compose: `docker-compose config` checks docker-compose.yml (no Docker engine runs here).
 #   unshare, chroot: run the production bundle as the image does (test/dockerfile.e2e-spec.ts).
+#   redis-server: a Redis of the tests' own that they stop and start (rate limits in Redis, RATE_LIMIT_STORE=redis).
 set -euo pipefail
 cd "$(dirname "$0")"
 
 bash install-missing.sh strace:strace promtool:prometheus prometheus:prometheus java:openjdk-17-jre-headless \
-  python3:python3 docker-compose:docker-compose unshare:util-linux chroot:coreutils
+  python3:python3 docker-compose:docker-compose unshare:util-linux chroot:coreutils redis-server:redis-server
 
 # The generated client's requirements.txt, from Debian rather than PyPI (not reachable from CI). The
 # import decided they are missing; the "commands" below exist nowhere, so each package is installed.

@@ -1,7 +1,6 @@
 import assert from './support/assert.js';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import { diagnostic } from './support/diagnostic.js';
@@ -9,8 +8,8 @@ import { assertProblem, jsonRequest } from './support/http.js';
 import { logLines } from './support/logs.js';
 import { freePort } from './support/ports.js';
 import { runServerToExit, type ServerProcess, startServer } from './support/server-process.js';
+import { reachable, startRedisServer, stopRedisServer } from './support/redis.js';
 import { makeTempDir } from './support/temp-dir.js';
-import { waitFor } from './support/timing.js';
 
 /**
  * The Redis the tests share: REDIS_TEST_URL, or the machine's own on 127.0.0.1:6379; without one, a
@@ -19,52 +18,6 @@ import { waitFor } from './support/timing.js';
 const SHARED_REDIS_URL = process.env.REDIS_TEST_URL ?? 'redis://127.0.0.1:6379';
 const LIMIT = 6;
 const FAILURES_METRIC = 'items_rate_limit_store_failures_total';
-
-/** A redis-server of the test's own, without persistence, that the test can stop and start again. */
-async function startRedisServer(port: number): Promise<ChildProcess> {
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: ['ignore', 'pipe', 'ignore'] },
-  );
-  let output = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  const spawned = once(child, 'spawn').catch((err: Error) => {
-    throw new Error(`cannot run redis-server (${err.message}): apt-get install redis-server, or set REDIS_TEST_URL`, {
-      cause: err,
-    });
-  });
-  await spawned;
-  await waitFor(() => output.includes('Ready to accept connections') || child.exitCode !== null, 'redis-server');
-  if (child.exitCode !== null) throw new Error(`redis-server exited (${child.exitCode}):\n${output}`);
-  return child;
-}
-
-async function stopRedisServer(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGKILL');
-  await exited;
-}
-
-/** Answers PING within a second, or not. */
-async function reachable(url: string): Promise<boolean> {
-  const client = new Redis(url, {
-    lazyConnect: true,
-    connectTimeout: 1_000,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return (await client.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
-}
 
 /** The keys under `prefix`, and a way to delete them. */
 function keysUnder(url: string, prefix: string) {

@@ -94,5 +94,9 @@ export function connectItemsDatabase(
   // An idle connection the server drops (a restart, a failover) is reported here; without a listener
   // it would crash the process. The next query gets a new connection.
   pool.on('error', onPoolError);
+  // A connection in use has no listener of the pool's: when its server goes away mid-query (a restart,
+  // a failover, pg_terminate_backend), its 'error' event would crash the process. The query itself
+  // fails already (a 503, logged), and the pool drops the dead connection when it is released.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return { db: new Kysely<ItemsDatabase>({ dialect: new PostgresDialect({ pool }) }), pool };
 }

@@ -246,14 +246,15 @@ describe('PostgreSQL store observability (built server, real PostgreSQL, /metric
       const holder = admin(database.url);
       await holder.connect();
       const lock = () => holder.query('begin; lock table items in access exclusive mode');
+      // Plain fetch: the OpenAPI document does not list a 503 for GET /items/{id} (yet).
       const get = (traceId = hex(16)) =>
-        // Plain fetch: the OpenAPI document does not list a 503 for GET /items/{id} (yet).
         fetch(`${server.url}/items/${created.body.id}`, { headers: { traceparent: traceparent(traceId) } }).then(
           async (response) => (await response.arrayBuffer(), response),
         );
       try {
         // First the pool opens all its connections, held on the lock, so that the queries below find
-        // them open (a connection opened while the table is locked waits in its start-up already).
+        // them open: here a connection opened while the table was locked waited on it in its start-up
+        // already, before any query, and could not be told from a query at the lock.
         await lock();
         const warmUp = Promise.all(Array.from({ length: POOL_MAX }, () => get()));
         await scrapeUntil(server.url, (exposition) => pool(exposition).used === POOL_MAX, 'the pool full');

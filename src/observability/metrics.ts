@@ -15,6 +15,9 @@ export const METRICS = {
   storeItems: 'items_store_items',
   storeJournalBytes: 'items_store_journal_bytes',
   storeNonconforming: 'items_store_nonconforming_items',
+  poolConnections: 'items_store_pool_connections',
+  poolMax: 'items_store_pool_max_connections',
+  poolPending: 'items_store_pool_pending_requests',
   buildInfo: 'items_service_build_info',
 } as const;
 

@@ -3,6 +3,7 @@ import { PrometheusModule } from '@willsoto/nestjs-prometheus';
 import type { AppConfig } from '../config/app-config.js';
 import { STORE_OBSERVER } from '../items/json-file/store-observer.js';
 import { ITEMS_REPOSITORY_DECORATOR, type ItemsRepositoryDecorator } from '../items/items.repository.js';
+import { ITEMS_DATABASE_OBSERVER } from '../items/postgres/items-database.js';
 import { InstrumentedItemsRepository } from './instrumented-items.repository.js';
 import { HttpTelemetry } from './http-telemetry.js';
 import { LogLevelController } from './log-level.controller.js';
@@ -10,6 +11,7 @@ import { LoggingModule } from './logging.module.js';
 import { MetricsController } from './metrics.controller.js';
 import { MetricsServer } from './metrics-server.js';
 import { ensureDefaultMetrics, metricProviders } from './metrics.js';
+import { poolMetricProviders } from './pool-metrics.js';
 import { StoreTelemetry } from './store-telemetry.js';
 import { TelemetryShutdown } from './telemetry-shutdown.js';
 import { TRACING, TRACING_OFF, type Tracing } from './tracing.js';
@@ -37,9 +39,11 @@ export class ObservabilityModule {
       providers: [
         { provide: TRACING, useValue: tracing },
         ...metricProviders,
+        ...(config.store.driver === 'postgres' ? poolMetricProviders : []),
         HttpTelemetry,
         StoreTelemetry,
         { provide: STORE_OBSERVER, useExisting: StoreTelemetry },
+        { provide: ITEMS_DATABASE_OBSERVER, useExisting: StoreTelemetry },
         {
           provide: ITEMS_REPOSITORY_DECORATOR,
           useFactory:
@@ -51,7 +55,7 @@ export class ObservabilityModule {
         ...(ownPort ? [MetricsServer] : []),
         TelemetryShutdown,
       ],
-      exports: [HttpTelemetry, StoreTelemetry, STORE_OBSERVER, ITEMS_REPOSITORY_DECORATOR],
+      exports: [HttpTelemetry, StoreTelemetry, STORE_OBSERVER, ITEMS_DATABASE_OBSERVER, ITEMS_REPOSITORY_DECORATOR],
     };
   }
 }

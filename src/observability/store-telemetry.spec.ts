@@ -1,6 +1,6 @@
 import assert from '../../test/support/assert.js';
 import { afterAll, beforeEach, describe, it } from '@jest/globals';
-import { context, SpanStatusCode, trace } from '@opentelemetry/api';
+import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, NodeTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-node';
 import { Registry } from 'prom-client';
 import { Counter, Gauge, Histogram } from 'prom-client';
@@ -12,6 +12,7 @@ import { StoreTelemetry } from './store-telemetry.js';
 const exporter = new InMemorySpanExporter();
 const provider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
 provider.register();
+afterAll(() => provider.shutdown());
 
 function telemetry() {
   const registers = [new Registry()];
@@ -38,7 +39,6 @@ const startRequest = () => trace.getTracer('test').startSpan('GET /items/{id}');
 
 describe('StoreTelemetry spans', () => {
   beforeEach(() => exporter.reset());
-  afterAll(() => provider.shutdown());
 
   it('when an operation runs in a sampled request, then its span is the request span’s child, with its outcome', async () => {
     const store = telemetry();
@@ -100,5 +100,89 @@ describe('StoreTelemetry spans', () => {
     store.fsynced(started, started + 1, [parent], true);
     const [fsync] = exporter.getFinishedSpans().filter((s) => s.name === 'store fsync');
     assert.equal(fsync!.status.code, SpanStatusCode.ERROR);
+  });
+});
+
+describe('StoreTelemetry on a database (the PostgreSQL store opened its pool)', () => {
+  beforeEach(() => exporter.reset());
+
+  const target = { database: 'items_prod', host: 'db.internal', port: 6543 };
+  const pool = { total: 3, idle: 1, waiting: 0, max: 10 };
+  function onDatabase() {
+    const store = telemetry();
+    store.databaseOpened(target, () => pool);
+    return store;
+  }
+  const spanOf = async (store: StoreTelemetry, op: 'find' | 'list' | 'insert' | 'replace' | 'remove') => {
+    const { result, request } = inRequest(() => store.measure(op, () => Promise.resolve(undefined)));
+    await result;
+    request.end();
+    return exporter.getFinishedSpans().find((s) => s.name === `store ${op}`)!;
+  };
+
+  it('when an operation runs, then its span is a client span with the database conventions’ attributes, named as on the JSON file', async () => {
+    const store = onDatabase();
+    const span = await spanOf(store, 'replace');
+    assert.equal(span.kind, SpanKind.CLIENT);
+    assert.deepEqual(span.attributes, {
+      'items.store.operation': 'replace',
+      'items.store.outcome': 'ok',
+      'db.system.name': 'postgresql',
+      'db.namespace': 'items_prod',
+      'db.collection.name': 'items',
+      'db.operation.name': 'UPDATE',
+      'db.query.summary': 'UPDATE items',
+      'server.address': 'db.internal',
+      'server.port': 6543,
+    });
+  });
+
+  it('when each operation runs, then db.operation.name is its SQL statement', async () => {
+    const store = onDatabase();
+    const names: Record<string, unknown> = {};
+    for (const op of ['find', 'list', 'insert', 'replace', 'remove'] as const)
+      names[op] = (await spanOf(store, op)).attributes['db.operation.name'];
+    assert.deepEqual(names, { find: 'SELECT', list: 'SELECT', insert: 'INSERT', replace: 'UPDATE', remove: 'DELETE' });
+  });
+
+  it('when the database refuses, then the span carries the SQLSTATE as error.type and db.response.status_code; a lost connection its code', async () => {
+    const store = onDatabase();
+    const timedOut = Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' });
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    for (const cause of [timedOut, refused]) {
+      const failing = inRequest(() =>
+        store.measure('find', () => Promise.reject(Object.assign(new StoreUnavailableError(), { cause }))),
+      );
+      await assert.rejects(failing.result, StoreUnavailableError);
+    }
+    const [statement, connection] = exporter.getFinishedSpans().filter((s) => s.name === 'store find');
+    assert.equal(statement!.status.code, SpanStatusCode.ERROR);
+    assert.equal(statement!.attributes['error.type'], '57014');
+    assert.equal(statement!.attributes['db.response.status_code'], '57014');
+    assert.equal(connection!.attributes['error.type'], 'ECONNREFUSED');
+    assert.equal(connection!.attributes['db.response.status_code'], undefined, 'ECONNREFUSED is not a SQLSTATE');
+  });
+
+  it('when the item is missing or stale, then the span is no error and has no error.type', async () => {
+    const store = onDatabase();
+    const conflicting = inRequest(() => store.measure('insert', () => Promise.reject(new ItemAlreadyExistsError('a'))));
+    await assert.rejects(conflicting.result, ItemAlreadyExistsError);
+    const [span] = exporter.getFinishedSpans().filter((s) => s.name === 'store insert');
+    assert.equal(span!.status.code, SpanStatusCode.UNSET);
+    assert.equal(span!.attributes['error.type'], undefined);
+  });
+
+  it('when the pool is read, then it gives the pool’s counters of the moment; without a database, nothing', () => {
+    assert.equal(telemetry().poolStats(), undefined);
+    const store = onDatabase();
+    assert.deepEqual(store.poolStats(), pool);
+    pool.idle = 3;
+    assert.equal(store.poolStats()?.idle, 3);
+  });
+
+  it('when no database is opened (the JSON-file store), then the spans stay internal, without db.* attributes', async () => {
+    const span = await spanOf(telemetry(), 'insert');
+    assert.equal(span.kind, SpanKind.INTERNAL);
+    assert.deepEqual(Object.keys(span.attributes).sort(), ['items.store.operation', 'items.store.outcome']);
   });
 });

@@ -1,11 +1,25 @@
 import type { ConfigType } from '@nestjs/config';
 import { Inject, Injectable } from '@nestjs/common';
-import { type Context, context, type Span, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
+import {
+  type Attributes,
+  type Context,
+  context,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Tracer,
+} from '@opentelemetry/api';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import type { Counter, Gauge, Histogram } from 'prom-client';
 import { DomainError } from '../common/domain-error.js';
 import { appConfig, metricsConfig, tracingConfig } from '../config/config.namespaces.js';
 import type { StoreObserver } from '../items/json-file/store-observer.js';
+import type {
+  ItemsDatabaseObserver,
+  ItemsDatabasePoolStats,
+  ItemsDatabaseTarget,
+} from '../items/postgres/items-database.js';
 import { METRICS } from './metrics.js';
 import { SERVICE_NAME } from './tracing.js';
 
@@ -13,15 +27,37 @@ export type StoreOperation = 'find' | 'list' | 'insert' | 'replace' | 'remove';
 const OPERATIONS: readonly StoreOperation[] = ['find', 'list', 'insert', 'replace', 'remove'];
 
 /**
+ * The SQL statement each operation is (`db.operation.name`). A conditional write that changes nothing
+ * adds a SELECT to tell a missing item from a stale version; the span is still the write's.
+ */
+const SQL_OPERATIONS: Record<StoreOperation, string> = {
+  find: 'SELECT',
+  list: 'SELECT',
+  insert: 'INSERT',
+  replace: 'UPDATE',
+  remove: 'DELETE',
+};
+
+/** A SQLSTATE (`57014`, `08P01`): its class is 00–5x, F0, HV, P0 or XX, so Node's `EPIPE` is not one. */
+const SQLSTATE = /^(?:[0-5][0-9A-Z]|F0|HV|P0|XX)[0-9A-Z]{3}$/;
+
+/**
  * Metrics and spans of the store: one span and one count per operation (whatever implementation is
- * behind the repository port), and the JSON-file store's own figures (fsync time, size).
+ * behind the repository port), the JSON-file store's own figures (fsync time, size), and PostgreSQL's
+ * (`db.*` span attributes, the pool read at each scrape).
  */
 @Injectable()
-export class StoreTelemetry implements StoreObserver {
+export class StoreTelemetry implements StoreObserver, ItemsDatabaseObserver {
   private readonly tracer?: Tracer;
   private readonly metricsEnabled: boolean;
   private readonly durations: ReadonlyMap<StoreOperation, Histogram.Internal<string>>;
   private readonly outcomes = new Map<string, Counter.Internal>();
+  /** Each operation's span attributes: OpenTelemetry's database conventions once a database is opened. */
+  private spanAttributes: ReadonlyMap<StoreOperation, Attributes> = new Map(
+    OPERATIONS.map((op) => [op, { 'items.store.operation': op }]),
+  );
+  private spanKind = SpanKind.INTERNAL;
+  private pool?: () => ItemsDatabasePoolStats;
 
   constructor(
     @InjectMetric(METRICS.storeOperations) private readonly operations: Counter<string>,
@@ -45,7 +81,7 @@ export class StoreTelemetry implements StoreObserver {
     const startedAt = performance.now();
     // A span only inside a sampled request: outside one, it would start a trace of its own.
     const span = trace.getActiveSpan()?.isRecording()
-      ? this.tracer?.startSpan(`store ${op}`, { attributes: { 'items.store.operation': op } })
+      ? this.tracer?.startSpan(`store ${op}`, { kind: this.spanKind, attributes: this.spanAttributes.get(op) })
       : undefined;
     try {
       const result = span ? await context.with(trace.setSpan(context.active(), span), run) : await run();
@@ -57,10 +93,41 @@ export class StoreTelemetry implements StoreObserver {
       if (span && (outcome === 'unavailable' || outcome === 'error')) {
         if (err instanceof Error) span.recordException(err);
         span.setStatus({ code: SpanStatusCode.ERROR });
+        if (this.pool) span.setAttributes(databaseErrorAttributes(err));
       }
       this.record(op, outcome, startedAt, span);
       throw err;
     }
+  }
+
+  /**
+   * The PostgreSQL store's pool is open: its operations' spans become database client spans, named as
+   * before (`store find`), with the attributes of OpenTelemetry's database conventions. The target
+   * holds no credentials; the URL itself is never read here.
+   */
+  databaseOpened(target: ItemsDatabaseTarget, pool: () => ItemsDatabasePoolStats): void {
+    this.pool = pool;
+    this.spanKind = SpanKind.CLIENT;
+    this.spanAttributes = new Map(
+      OPERATIONS.map((op) => [
+        op,
+        {
+          'items.store.operation': op,
+          'db.system.name': 'postgresql',
+          'db.namespace': target.database,
+          'db.collection.name': 'items',
+          'db.operation.name': SQL_OPERATIONS[op],
+          'db.query.summary': `${SQL_OPERATIONS[op]} items`,
+          'server.address': target.host,
+          'server.port': target.port,
+        },
+      ]),
+    );
+  }
+
+  /** The database pool's counters now; undefined with no database (the JSON-file store). */
+  poolStats(): ItemsDatabasePoolStats | undefined {
+    return this.pool?.();
   }
 
   /** The trace context to parent the spans of a write's later steps; none when tracing is off. */
@@ -115,4 +182,17 @@ export class StoreTelemetry implements StoreObserver {
       span.end();
     }
   }
+}
+
+/**
+ * `error.type` and `db.response.status_code` of a failed database operation, from the driver's error
+ * the store keeps as the cause: PostgreSQL's SQLSTATE (`57014`: the statement timed out), or Node's
+ * code for a connection that failed (`ECONNREFUSED`).
+ */
+function databaseErrorAttributes(err: unknown): Attributes {
+  const cause = err instanceof Error && err.cause !== undefined ? err.cause : err;
+  const code = (cause as { code?: unknown } | null | undefined)?.code;
+  if (typeof code === 'string' && SQLSTATE.test(code)) return { 'error.type': code, 'db.response.status_code': code };
+  if (typeof code === 'string' && code !== '') return { 'error.type': code };
+  return { 'error.type': cause instanceof Error ? cause.name : '_OTHER' };
 }

@@ -27,6 +27,50 @@ export interface ItemsDatabaseConnection {
 }
 
 /**
+ * Where the items are, in the terms of OpenTelemetry's database conventions (`db.namespace`,
+ * `server.address`, `server.port`): never the user or the password.
+ */
+export interface ItemsDatabaseTarget {
+  /** The database's name. */
+  database: string;
+  /** A host name, an IP address, or a Unix socket's directory. */
+  host: string;
+  port: number;
+}
+
+/** What the pool holds now: pg.Pool's own counters, and its limit. */
+export interface ItemsDatabasePoolStats {
+  /** Connections open, in use or idle. */
+  total: number;
+  idle: number;
+  /** Queries waiting for a connection: every one is in use, and the pool is at `max`. */
+  waiting: number;
+  max: number;
+}
+
+/** Injection token of the optional `ItemsDatabaseObserver` (the observability module provides one). */
+export const ITEMS_DATABASE_OBSERVER = Symbol('ItemsDatabaseObserver');
+
+/**
+ * What the PostgreSQL store tells whoever observes it: the port between it and metrics and traces, as
+ * `StoreObserver` is for the JSON-file store.
+ */
+export interface ItemsDatabaseObserver {
+  /** Once, when the pool is made; `pool` is cheap and is read at each scrape. */
+  databaseOpened(target: ItemsDatabaseTarget, pool: () => ItemsDatabasePoolStats): void;
+}
+
+/**
+ * The database, host and port a connection string leads to, as pg reads it (`?host=` for a socket,
+ * PG* variables for what it leaves out, the user's name for a missing database). A client that is
+ * never connected parses it: pg keeps its parser to itself.
+ */
+export function itemsDatabaseTarget(url: string): ItemsDatabaseTarget {
+  const parsed = new pg.Client({ connectionString: url });
+  return { database: parsed.database ?? '', host: parsed.host, port: parsed.port };
+}
+
+/**
  * A pool and Kysely on it, with the timeouts that keep a database that does not answer from holding
  * requests up: a connection attempt gives up after DATABASE_CONNECT_TIMEOUT, a statement after
  * DATABASE_STATEMENT_TIMEOUT (server side), and the client stops waiting for it a second later (the
@@ -50,5 +94,9 @@ export function connectItemsDatabase(
   // An idle connection the server drops (a restart, a failover) is reported here; without a listener
   // it would crash the process. The next query gets a new connection.
   pool.on('error', onPoolError);
+  // A connection in use has no listener of the pool's: when its server goes away mid-query (a restart,
+  // a failover, pg_terminate_backend), its 'error' event would crash the process. The query itself
+  // fails already (a 503, logged), and the pool drops the dead connection when it is released.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return { db: new Kysely<ItemsDatabase>({ dialect: new PostgresDialect({ pool }) }), pool };
 }

@@ -1,6 +1,7 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit, Optional } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { sql } from 'kysely';
+import { DomainError } from '../../common/domain-error.js';
 import { storeConfig } from '../../config/config.namespaces.js';
 import type { Item, ItemPosition } from '../item.js';
 import { itemRuleViolation } from '../item-rules.js';
@@ -14,7 +15,14 @@ import {
 import type { ItemsRepository } from '../items.repository.js';
 import { EXIT_CODES } from '../../lifecycle/exit-codes.js';
 import { Lifecycle } from '../../lifecycle/lifecycle.js';
-import { connectItemsDatabase, type ItemsDatabaseConnection, type ItemsTable } from './items-database.js';
+import {
+  connectItemsDatabase,
+  ITEMS_DATABASE_OBSERVER,
+  type ItemsDatabaseConnection,
+  type ItemsDatabaseObserver,
+  itemsDatabaseTarget,
+  type ItemsTable,
+} from './items-database.js';
 import { pendingMigrations } from './migrations.js';
 
 /** PostgreSQL's unique_violation. */
@@ -38,11 +46,20 @@ export class PostgresItemsRepository implements ItemsRepository, OnModuleInit, O
   constructor(
     @Inject(storeConfig.KEY) store: ConfigType<typeof storeConfig>,
     private readonly lifecycle: Lifecycle,
+    @Optional() @Inject(ITEMS_DATABASE_OBSERVER) observer?: ItemsDatabaseObserver,
   ) {
     if (!store.database) throw new Error('STORE_DRIVER=postgres needs DATABASE_URL');
+    const { poolMax } = store.database;
     this.connection = connectItemsDatabase(store.database, (err) =>
       this.logger.warn({ msg: 'database connection lost; the next query reconnects', err: err.message }),
     );
+    const { pool } = this.connection;
+    observer?.databaseOpened(itemsDatabaseTarget(store.database.url), () => ({
+      total: pool.totalCount,
+      idle: pool.idleCount,
+      waiting: pool.waitingCount,
+      max: poolMax,
+    }));
   }
 
   /** Refuses to start on a schema this release does not expect, rather than migrate from every pod. */
@@ -168,9 +185,10 @@ export class PostgresItemsRepository implements ItemsRepository, OnModuleInit, O
     try {
       return await run(this.connection.db);
     } catch (err) {
-      if (err instanceof Error && 'kind' in err) throw err; // our own DomainErrors
+      if (err instanceof DomainError) throw err; // not found, conflict, stale version: the item's own
       this.logger.warn({ msg: 'database query failed', err: describeDatabaseError(err) });
-      throw new StoreUnavailableError(UNAVAILABLE);
+      // The driver's error as the cause, for the store span's error.type and SQLSTATE; never in the body.
+      throw Object.assign(new StoreUnavailableError(UNAVAILABLE), { cause: err });
     }
   }
 }

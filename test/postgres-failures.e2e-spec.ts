@@ -153,28 +153,60 @@ describe('PostgreSQL down, stuck or back (the built service on a PostgreSQL clus
     assert.deepEqual(kept.body, item.body, 'no write refused while it hung was applied after');
   });
 
-  it('when a statement waits on a lock past DATABASE_STATEMENT_TIMEOUT, then the request gets 503 STORE_UNAVAILABLE, and the statement is cancelled, not applied later', async () => {
-    const item = await answered(`${server.url}/items`, 'POST', { name: 'locked' });
+  /** Statements of the service that wait on a lock now (from a connection of its own: not in a transaction's snapshot). */
+  async function serviceStatementsWaitingOnLocks(): Promise<number> {
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ waiting: number }>(
+        "select count(*)::int as waiting from pg_stat_activity where application_name = 'items-service' and wait_event_type = 'Lock'",
+      );
+      return rows[0]!.waiting;
+    } finally {
+      await client.end();
+    }
+  }
+
+  it('when a read waits on a table lock past DATABASE_STATEMENT_TIMEOUT, then it gets 503 STORE_UNAVAILABLE while the probes still answer', async () => {
+    const item = await answered(`${server.url}/items`, 'POST', { name: 'table locked' });
     assert.equal(item.status, 201);
-    const etag = item.headers.get('etag')!;
     const locker = new pg.Client({ connectionString: databaseUrl });
     await locker.connect();
     try {
       await locker.query('begin');
       await locker.query('lock table items in access exclusive mode');
       assertUnavailable(await answered(`${server.url}/items/${item.body.id}`, 'GET'), 'GET one');
-      assertUnavailable(
-        await answered(`${server.url}/items/${item.body.id}`, 'PATCH', { name: 'late' }, { 'if-match': etag }),
-        'PATCH',
-      );
-      // The liveness and readiness probes do not touch the table.
+      assertUnavailable(await answered(`${server.url}/items`, 'GET'), 'GET list');
+      // Neither probe touches the table.
       assert.equal((await answered(`${server.url}/healthz`, 'GET')).status, 200);
+      assert.equal((await answered(`${server.url}/readyz`, 'GET')).status, 200);
+      await locker.query('rollback');
+    } finally {
+      await locker.end();
+    }
+    assert.equal((await answered(`${server.url}/items/${item.body.id}`, 'GET')).status, 200);
+  });
+
+  it('when a write waits on a row lock past DATABASE_STATEMENT_TIMEOUT, then it gets 503 STORE_UNAVAILABLE and the server cancels it: it does not run once the lock is gone', async () => {
+    const item = await answered(`${server.url}/items`, 'POST', { name: 'row locked' });
+    assert.equal(item.status, 201);
+    const etag = item.headers.get('etag')!;
+    const locker = new pg.Client({ connectionString: databaseUrl });
+    await locker.connect();
+    try {
+      await locker.query('begin');
+      await locker.query('select id from items where id = $1 for update', [item.body.id]);
+      const url = `${server.url}/items/${item.body.id}`;
+      assertUnavailable(await answered(url, 'PATCH', { name: 'late' }, { 'if-match': etag }), 'PATCH');
+      assertUnavailable(await answered(url, 'DELETE', undefined, { 'if-match': etag }), 'DELETE');
+      // A client that stopped waiting is not enough: a statement left waiting would run after the 503.
+      assert.equal(await serviceStatementsWaitingOnLocks(), 0, 'a refused write still waits on the lock');
       await locker.query('rollback');
     } finally {
       await locker.end();
     }
     const after = await answered(`${server.url}/items/${item.body.id}`, 'GET');
     assert.equal(after.status, 200);
-    assert.deepEqual(after.body, item.body, 'the refused PATCH did not run once the lock was gone');
+    assert.deepEqual(after.body, item.body, 'neither refused write ran once the lock was gone');
   });
 });

@@ -72,15 +72,16 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
     if (removed) return;
     removed = true;
     process.off('exit', remove);
-    if (running) {
-      if (frozen) freeze(false);
+    // Also after a start that timed out: the server may have come up after all.
+    if (existsSync(path.join(dataDir, 'postmaster.pid'))) {
       try {
+        if (frozen) freeze(false);
         pgSync('pg_ctl', ['stop', '-D', dataDir, '-m', 'immediate', '-w']);
       } catch {
         // Already gone: the directory goes all the same.
       }
-      running = false;
     }
+    running = false;
     rmSync(dir, { recursive: true, force: true });
   };
   // A run cut short (a failed beforeAll, Ctrl-C) leaves no server behind.

@@ -85,6 +85,8 @@ export class ItemsController {
     security: READ_SECURITY,
   })
   @ApiResponse({ status: 200, type: ItemsPageResponse, headers: { ...requestId, ...rateLimit } })
+  // On PostgreSQL, a read needs the database too.
+  @ApiProblems(503)
   list(@Query() query: ListItemsQuery): Promise<ItemsPage> {
     return this.items.list(query.limit ?? DEFAULT_PAGE_SIZE, query.cursor);
   }
@@ -98,7 +100,7 @@ export class ItemsController {
   })
   @ApiParam(ID_PARAM)
   @ApiResponse({ status: 200, type: ItemResponse, headers: { ...requestId, ...rateLimit, ...etag } })
-  @ApiProblems(404, 414)
+  @ApiProblems(404, 414, 503)
   async get(@Param('id', ItemIdPipe) id: string, @Res({ passthrough: true }) reply: FastifyReply): Promise<Item> {
     const item = await this.items.get(id);
     void reply.header('etag', itemEtag(item));

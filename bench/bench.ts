@@ -6,9 +6,11 @@
  *   --duration S     seconds per measurement (default 8); --warmup S (default 2)
  *   --connections N  wrk connections (default 50)
  *   --sizes A,B      store sizes in items (default 1000,100000): the first is "small", the last "large"
- *   --targets LIST   baseline,nest,off,full (default all); --workloads LIST get,list,post (default all)
+ *   --targets LIST   baseline,nest,off,full (the default), and pg: the service on PostgreSQL (not in the
+ *                    default list: it adds minutes; needs a PostgreSQL, see test/support/postgres.ts)
+ *   --workloads LIST get,list,post (default all)
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import {
   closeSync,
@@ -25,16 +27,25 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
+import pg from 'pg';
 import type { Item } from '../src/items/item.js';
 import { FIRST_ITEM_ID } from './baseline-items.js';
 import { writeSnapshot } from '../src/items/json-file/snapshot-writer.js';
 import { StoreFiles } from '../src/items/json-file/store-files.js';
 import { startProdNodeFlags } from '../scripts/start-flags.js';
 import { freePort } from '../test/support/ports.js';
+import { createTestDatabase, PG_SERVER_URL, type TestDatabase } from '../test/support/postgres.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const RESULTS = path.join(ROOT, 'bench/results');
+const execFileAsync = promisify(execFile);
+
+const OFF = 'service, observability off';
+/** Observability off too, so that the store is the one difference from OFF. */
+const ON_POSTGRES = 'service on PostgreSQL, obs. off';
+/** Copies of the seed databases made so far: each run's database has a name of its own. */
+let copies = 0;
 
 const { values: args } = parseArgs({
   options: {
@@ -54,6 +65,7 @@ const CONNECTIONS = Number(args.connections);
 const SIZES = args.sizes.split(',').map(Number);
 const SMALL = SIZES[0]!;
 const LARGE = SIZES.at(-1)!;
+const TARGET_KEYS = args.targets.split(',');
 
 /**
  * Node's flags as production runs the service: `npm run start:prod` starts
@@ -124,9 +136,13 @@ async function main(): Promise<void> {
   if (!existsSync(path.join(ROOT, 'dist/main.js'))) throw new Error('dist/main.js missing: npm run build first');
   const sink = await startOtlpSink();
   const workDir = mkdtempSync(path.join(tmpdir(), 'items-bench-'));
+  const seedDatabases = new Map<number, TestDatabase>();
   try {
     const seeds = new Map<number, string>();
     for (const size of SIZES) seeds.set(size, await writeSeedStore(path.join(workDir, `seed-${size}`), size));
+    const postgres = TARGET_KEYS.includes('pg') ? await describePostgres() : undefined;
+    if (postgres)
+      for (const size of SIZES) seedDatabases.set(size, await seedDatabase(seeds.get(size)!, size, workDir));
     const postScript = path.join(workDir, 'post.lua');
     writeFileSync(
       postScript,
@@ -139,6 +155,7 @@ async function main(): Promise<void> {
       workloads: WORKLOAD_ORDER,
       start: (size) => startService(path.join(workDir, `${key}-${size}`), seeds.get(size)!, size, env),
     });
+    const serviceOff = { LOG_LEVEL: 'warn', METRICS_ENABLED: 'false' };
     const targets: Target[] = [
       {
         key: 'baseline',
@@ -152,7 +169,7 @@ async function main(): Promise<void> {
         workloads: WORKLOAD_ORDER.filter((w) => w !== 'post'),
         start: (size: number) => startBaseline(size, 'build/bench/baseline-nest.js'),
       },
-      service('off', 'service, observability off', { LOG_LEVEL: 'warn', METRICS_ENABLED: 'false' }),
+      service('off', OFF, serviceOff),
       service('full', 'service, full observability', {
         LOG_LEVEL: 'info',
         METRICS_ENABLED: 'true',
@@ -160,7 +177,13 @@ async function main(): Promise<void> {
         OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
         OTEL_TRACES_SAMPLER_ARG: '0.1',
       }),
-    ].filter((target) => args.targets.split(',').includes(target.key));
+      {
+        key: 'pg',
+        name: ON_POSTGRES,
+        workloads: WORKLOAD_ORDER,
+        start: (size: number) => startPostgresService(seedDatabases.get(size)!, size, serviceOff),
+      },
+    ].filter((target) => TARGET_KEYS.includes(target.key));
 
     const measurements = new Map<string, Measurement[]>();
     const readyMs = new Map<string, number[]>();
@@ -236,11 +259,7 @@ async function main(): Promise<void> {
       const value = numerator / denominator;
       goals.push({ name, value: round(value, 2), goal: `>= ${goal}`, met: value >= goal });
     };
-    const [baseline, off, full] = [
-      'bare Fastify (baseline)',
-      'service, observability off',
-      'service, full observability',
-    ];
+    const [baseline, off, full] = ['bare Fastify (baseline)', OFF, 'service, full observability'];
     ratio(
       `GET by id, ${SMALL} items: service off / bare Fastify`,
       rps('get', SMALL, off),
@@ -274,6 +293,14 @@ async function main(): Promise<void> {
       rps('get', SMALL, baseline),
     );
     share(`GET by id, ${SMALL} items: service off / bare Nest`, rps('get', SMALL, off), rps('get', SMALL, 'bare Nest'));
+    // The two stores side by side, with observability off on both.
+    for (const workload of WORKLOAD_ORDER)
+      for (const size of SIZES)
+        share(
+          `${WORKLOADS[workload]}, ${size} items: PostgreSQL / JSON file`,
+          rps(workload, size, ON_POSTGRES),
+          rps(workload, size, off),
+        );
     for (const startup of startups)
       if (startup.runs.length > 0)
         goals.push({
@@ -310,12 +337,14 @@ async function main(): Promise<void> {
     if (context.length > 0) print('for context:');
     for (const entry of context) print(`  ${entry.name}: ${entry.value}`);
     print(`OTLP sink: ${sink.requests} export requests, ${sink.bytes} bytes`);
+    if (postgres) print(`PostgreSQL: ${postgres.summary}`);
 
     const report = {
       date: new Date().toISOString(),
       commit: gitCommit(),
       machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
       settings: { reps: REPS, durationS: DURATION_S, warmupS: WARMUP_S, connections: CONNECTIONS, sizes: SIZES },
+      ...(postgres ? { postgres: postgres.settings } : {}),
       rows,
       startups,
       memory,
@@ -328,6 +357,7 @@ async function main(): Promise<void> {
     log(`results written to bench/results/latest.json`);
   } finally {
     await sink.close();
+    for (const database of seedDatabases.values()) await database.drop();
     rmSync(workDir, { recursive: true, force: true });
   }
 }
@@ -345,14 +375,15 @@ function summarize(workload: string, items: number, target: string, measurements
 }
 
 function printTable(rows: Row[]): void {
+  const width = Math.max(28, ...rows.map((row) => row.target.length));
   print(`\n${CONNECTIONS} connections, median of ${REPS} x ${DURATION_S} s`);
   print(
-    `${'workload'.padEnd(22)} ${'items'.padStart(7)}  ${'target'.padEnd(28)} ${'req/s'.padStart(7)} ` +
+    `${'workload'.padEnd(22)} ${'items'.padStart(7)}  ${'target'.padEnd(width)} ${'req/s'.padStart(7)} ` +
       `${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)}  runs`,
   );
   for (const row of rows)
     print(
-      `${row.workload.padEnd(22)} ${String(row.items).padStart(7)}  ${row.target.padEnd(28)} ` +
+      `${row.workload.padEnd(22)} ${String(row.items).padStart(7)}  ${row.target.padEnd(width)} ` +
         `${String(row.requestsPerSecond).padStart(7)} ${row.p50Ms.toFixed(2).padStart(7)} ` +
         `${row.p99Ms.toFixed(2).padStart(7)}  ${row.runs.join(', ')}`,
     );
@@ -404,14 +435,42 @@ async function startService(
   size: number,
   env: Record<string, string>,
 ): Promise<RunningTarget> {
-  const port = await freePort();
   rmSync(dataDir, { recursive: true, force: true });
   mkdirSync(dataDir, { recursive: true });
   cpSync(seed, path.join(dataDir, 'items.json'));
+  return startServiceProcess(size, { DB_PATH: path.join(dataDir, 'items.json'), ...env });
+}
+
+/**
+ * The service on PostgreSQL, on a fresh copy of the seed database (CREATE DATABASE … TEMPLATE), dropped
+ * after it stops: like the JSON file's copy, every run starts from the same `size` items.
+ */
+async function startPostgresService(
+  seed: TestDatabase,
+  size: number,
+  env: Record<string, string>,
+): Promise<RunningTarget> {
+  const copy = await copyDatabase(seed);
+  try {
+    const running = await startServiceProcess(size, { STORE_DRIVER: 'postgres', DATABASE_URL: copy.url, ...env });
+    return {
+      ...running,
+      stop: async () => {
+        await running.stop();
+        await copy.drop();
+      },
+    };
+  } catch (err) {
+    await copy.drop();
+    throw err;
+  }
+}
+
+async function startServiceProcess(size: number, env: Record<string, string>): Promise<RunningTarget> {
+  const port = await freePort();
   const startedAt = performance.now();
   const child = spawnPinned([...SERVICE_NODE_FLAGS, path.join(ROOT, 'dist/main.js')], {
     PORT: String(port),
-    DB_PATH: path.join(dataDir, 'items.json'),
     SHUTDOWN_DRAIN_DELAY: '0',
     NODE_ENV: 'production',
     // wrk is one client at one address: any budget would turn the run into 429s. The guard still runs
@@ -431,6 +490,69 @@ async function startService(
     readyMs: performance.now() - startedAt,
     stop: () => stopChild(child),
   };
+}
+
+/**
+ * A database of its own on the test server (test/support/postgres.ts), holding the same items as the
+ * JSON-file seed, put there as an operator moves an install: `node dist/migrate.js`, then
+ * `node dist/import.js --from <the seed store>`.
+ */
+async function seedDatabase(seedStore: string, size: number, workDir: string): Promise<TestDatabase> {
+  const database = await createTestDatabase();
+  try {
+    // From the work directory: no developer's .env.
+    const options = { cwd: workDir, env: { PATH: process.env.PATH, DATABASE_URL: database.url } };
+    const startedAt = performance.now();
+    await execFileAsync(process.execPath, [path.join(ROOT, 'dist/migrate.js')], options);
+    const { stdout } = await execFileAsync(
+      process.execPath,
+      [path.join(ROOT, 'dist/import.js'), '--from', seedStore],
+      options,
+    );
+    log(`PostgreSQL seed of ${size} items in ${Math.round(performance.now() - startedAt)} ms: ${stdout.trim()}`);
+    // Fresh statistics for the planner, as after a real move (autovacuum would get there in time).
+    await withClient(database.url, (client) => client.query('analyze items'));
+    return database;
+  } catch (err) {
+    await database.drop();
+    throw err;
+  }
+}
+
+/** A copy of `seed` (which nobody may be connected to), dropped by `drop()`. */
+async function copyDatabase(seed: TestDatabase): Promise<{ url: string; drop: () => Promise<void> }> {
+  const seedName = new URL(seed.url).pathname.slice(1);
+  const name = `${seedName}_run${(copies += 1)}`;
+  await withClient(PG_SERVER_URL, (client) => client.query(`create database ${name} template ${seedName}`));
+  const url = new URL(seed.url);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      await withClient(PG_SERVER_URL, (client) => client.query(`drop database if exists ${name} with (force)`));
+    },
+  };
+}
+
+/** The server's version and the settings a durable write's cost depends on, for the report. */
+async function describePostgres(): Promise<{ settings: Record<string, string>; summary: string }> {
+  const names = ['server_version', 'fsync', 'synchronous_commit', 'wal_sync_method', 'max_connections'];
+  const settings: Record<string, string> = {};
+  await withClient(PG_SERVER_URL, async (client) => {
+    for (const name of names)
+      settings[name] = (await client.query<Record<string, string>>(`show ${name}`)).rows[0]![name]!;
+  });
+  return { settings, summary: names.map((name) => `${name}=${settings[name]}`).join(', ') };
+}
+
+async function withClient<T>(url: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+  await client.connect();
+  try {
+    return await use(client);
+  } finally {
+    await client.end();
+  }
 }
 
 function seedItemId(n: number): string {

@@ -4,7 +4,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { parse as parseYaml } from 'yaml';
-import { loadConfig } from '../src/config/app-config.js';
+import { type AppConfig, loadConfig } from '../src/config/app-config.js';
 import { parseDuration } from '../src/config/duration.js';
 import {
   CHART_DIR,
@@ -79,6 +79,40 @@ function serviceContainer(render: Render): { deployment: K8sObject; container: a
   }
   for (const variable of container.env ?? []) if (variable.value !== undefined) env[variable.name] = variable.value;
   return { deployment, container, env };
+}
+
+/** Stand-ins for the files of Secrets the chart does not manage (the user's own). */
+const SECRET_FILE_STAND_INS: Record<string, string> = {
+  API_KEYS_FILE: 'stand-in-key-0123456789abcdef\n',
+  ADMIN_API_KEYS_FILE: 'stand-in-key-0123456789abcdef\n',
+  DATABASE_URL_FILE: 'postgres://stand-in@db.example.internal:5432/items\n',
+};
+
+/**
+ * The configuration the service loads from the rendered Deployment's environment, with each `*_FILE`
+ * written as the kubelet would mount it: from the chart's Secret, or a stand-in for the user's own.
+ * Asserts that every such variable names a file of a mounted Secret.
+ */
+function loadRenderedConfig(render: Render): AppConfig {
+  const { deployment, container, env } = serviceContainer(render);
+  const secretFiles = makeTempDir('helm-keys-');
+  try {
+    const local = { ...env };
+    for (const [variable, standIn] of Object.entries(SECRET_FILE_STAND_INS)) {
+      if (local[variable] === undefined) continue;
+      const mount = container.volumeMounts.find((m: any) => local[variable]!.startsWith(`${m.mountPath}/`));
+      const volume = deployment.spec.template.spec.volumes.find((v: any) => v.name === mount?.name);
+      const item = volume?.secret?.items?.find((i: any) => i.path === path.posix.basename(local[variable]!));
+      assert.ok(item, `${variable}=${local[variable]} is not a file of a mounted Secret`);
+      const ownSecret = byKind(render, 'Secret').find((s) => s.metadata.name === volume.secret.secretName);
+      const stored = ownSecret?.data?.[item.key] as string | undefined;
+      local[variable] = path.join(secretFiles.dir, variable);
+      writeFileSync(local[variable], stored === undefined ? standIn : Buffer.from(stored, 'base64'));
+    }
+    return loadConfig(local);
+  } finally {
+    secretFiles.remove();
+  }
 }
 
 function durationMs(env: Record<string, string>, variable: string): number {
@@ -324,42 +358,18 @@ describe('Helm chart helm/items-service', () => {
 
         it('then the service accepts the environment the chart gives it, with the keys mounted as files', () => {
           const render = rendered(file);
-          const { deployment, container, env } = serviceContainer(render);
-          const secretFiles = makeTempDir('helm-keys-');
-          try {
-            // The secret files as the kubelet would mount them: from the chart's Secret, or a stand-in for a
-            // Secret the chart does not manage.
-            const local = { ...env };
-            const standIns: Record<string, string> = {
-              API_KEYS_FILE: 'stand-in-key-0123456789abcdef\n',
-              ADMIN_API_KEYS_FILE: 'stand-in-key-0123456789abcdef\n',
-              DATABASE_URL_FILE: 'postgres://stand-in@db.example.internal:5432/items\n',
-            };
-            for (const [variable, standIn] of Object.entries(standIns)) {
-              if (local[variable] === undefined) continue;
-              const mount = container.volumeMounts.find((m: any) => local[variable]!.startsWith(`${m.mountPath}/`));
-              const volume = deployment.spec.template.spec.volumes.find((v: any) => v.name === mount?.name);
-              const item = volume?.secret?.items?.find((i: any) => i.path === path.posix.basename(local[variable]!));
-              assert.ok(item, `${variable}=${local[variable]} is not a file of a mounted Secret`);
-              const ownSecret = byKind(render, 'Secret').find((s) => s.metadata.name === volume.secret.secretName);
-              const stored = ownSecret?.data?.[item.key] as string | undefined;
-              local[variable] = path.join(secretFiles.dir, variable);
-              writeFileSync(local[variable], stored === undefined ? standIn : Buffer.from(stored, 'base64'));
-            }
-            const config = loadConfig(local);
-            assert.equal(config.http.port, container.ports.find((p: any) => p.name === 'http').containerPort);
-            if (isPostgres(file)) {
-              assert.equal(config.store.driver, 'postgres');
-              assert.match(config.store.database?.url ?? '', /^postgres:\/\//);
-            } else {
-              assert.equal(config.store.driver, 'json-file');
-              assert.equal(config.store.path, '/data/items.json');
-            }
-            if (env.API_KEYS_FILE !== undefined) assert.ok(config.auth.apiKeys.length > 0, 'no API key was read');
-            for (const key of keys) assert.ok(config.secrets.includes(key), 'a key was not read');
-          } finally {
-            secretFiles.remove();
+          const { container, env } = serviceContainer(render);
+          const config = loadRenderedConfig(render);
+          assert.equal(config.http.port, container.ports.find((p: any) => p.name === 'http').containerPort);
+          if (isPostgres(file)) {
+            assert.equal(config.store.driver, 'postgres');
+            assert.match(config.store.database?.url ?? '', /^postgres:\/\//);
+          } else {
+            assert.equal(config.store.driver, 'json-file');
+            assert.equal(config.store.path, '/data/items.json');
           }
+          if (env.API_KEYS_FILE !== undefined) assert.ok(config.auth.apiKeys.length > 0, 'no API key was read');
+          for (const key of keys) assert.ok(config.secrets.includes(key), 'a key was not read');
         });
 
         it('then no selector holds helm.sh/chart, and the Service selects the service pod, not the test pod', () => {
@@ -566,14 +576,13 @@ describe('Helm chart helm/items-service', () => {
       assert.match(await helm.notes(['ci/metrics-port-values.yaml']), /WARNING: persistence is disabled\..*LOST/);
     });
 
-    it('when the Ingress is on without trustProxy and metrics.port, then NOTES warns of both', async () => {
+    it('when the Ingress is on without metrics.port, then NOTES warns that /metrics is exposed', async () => {
       const notes = await helm.notes([DEFAULT_FILE], { set: ['ingress.enabled=true'] });
       assert.match(notes, /http:\/\/items\.example\.local\//);
-      assert.match(notes, /config\.trustProxy is empty.*\n.*ONE rate-limit bucket/);
       assert.match(notes, /\/metrics is served on the API port, so the Ingress exposes it too/);
       const configured = await helm.notes([ALL_FEATURES_FILE]);
       assert.match(configured, /https:\/\/items\.example\.com\//);
-      assert.doesNotMatch(configured, /trustProxy is empty/);
+      assert.doesNotMatch(configured, /ONE rate-limit bucket/);
     });
 
     it('when the keys come from an existing Secret or auth is off, then NOTES says so', async () => {
@@ -858,6 +867,120 @@ describe('Helm chart helm/items-service', () => {
     it('when store.driver is not json-file or postgres, then values.schema.json rejects it', async () => {
       const stderr = await helm.templateFailure([DEFAULT_FILE], { set: ['store.driver=mysql'] });
       assert.match(stderr, /store\.driver: store\.driver must be one of the following: "json-file", "postgres"/);
+    });
+  });
+
+  describe('client addresses behind the Ingress (TRUST_PROXY)', () => {
+    const trustProxyOf = async (set: string[], setString: string[] = []) =>
+      serviceContainer(await helm.template([DEFAULT_FILE], { set, setString })).env.TRUST_PROXY;
+
+    it('when the Ingress is off and config.trustProxy is empty, then TRUST_PROXY is unset: the client is the connection peer', () => {
+      const render = rendered(DEFAULT_FILE);
+      assert.equal(serviceContainer(render).env.TRUST_PROXY, undefined);
+      assert.equal(loadRenderedConfig(render).http.trustProxy, false);
+    });
+
+    it('when the Ingress is on and config.trustProxy is empty, then the service trusts one hop, the ingress controller', async () => {
+      const render = await helm.template([DEFAULT_FILE], { set: ['ingress.enabled=true'] });
+      assert.equal(serviceContainer(render).env.TRUST_PROXY, '1');
+      assert.equal(loadRenderedConfig(render).http.trustProxy, 1);
+    });
+
+    it('when config.trustProxy is given, then it wins, with the Ingress on or off', async () => {
+      for (const ingress of ['true', 'false']) {
+        const on = `ingress.enabled=${ingress}`;
+        assert.equal(await trustProxyOf([on, 'config.trustProxy=2']), '2', ingress);
+        assert.equal(
+          await trustProxyOf([on], ['config.trustProxy=10.0.0.0/8\\,192.168.0.0/16']),
+          '10.0.0.0/8,192.168.0.0/16',
+        );
+        assert.equal(await trustProxyOf([on, 'config.trustProxy=uniquelocal']), 'uniquelocal', ingress);
+      }
+      const render = await helm.template([DEFAULT_FILE], {
+        set: ['ingress.enabled=true'],
+        setString: ['config.trustProxy=10.0.0.0/8\\,loopback'],
+      });
+      assert.deepEqual(loadRenderedConfig(render).http.trustProxy, ['10.0.0.0/8', 'loopback']);
+    });
+
+    it('when config.trustProxy is false, then no proxy is trusted, even behind the Ingress', async () => {
+      const render = await helm.template([DEFAULT_FILE], { set: ['ingress.enabled=true', 'config.trustProxy=false'] });
+      assert.equal(serviceContainer(render).env.TRUST_PROXY, undefined);
+      assert.equal(loadRenderedConfig(render).http.trustProxy, false);
+    });
+
+    it('when config.trustProxy is true or out of range, then rendering fails (the service would believe any X-Forwarded-For, or refuse it)', async () => {
+      assert.match(
+        await helm.templateFailure([DEFAULT_FILE], { set: ['config.trustProxy=true'] }),
+        /config\.trustProxy=true would believe any X-Forwarded-For/,
+      );
+      assert.match(
+        await helm.templateFailure([DEFAULT_FILE], { set: ['config.trustProxy=11'] }),
+        /config\.trustProxy: Must be less than or equal to 10/,
+      );
+    });
+
+    it('when installed behind the Ingress, then NOTES says what is trusted and when to change it; with trust off, it warns', async () => {
+      const notes = await helm.notes([DEFAULT_FILE], { set: ['ingress.enabled=true'] });
+      assert.match(notes, /TRUST_PROXY=1, the chart's default behind its Ingress/);
+      assert.match(notes, /config\.trustProxy=2/);
+      assert.match(notes, /networkPolicy\.from/);
+      assert.doesNotMatch(notes, /ONE rate-limit bucket/);
+      const off = await helm.notes([DEFAULT_FILE], { set: ['ingress.enabled=true', 'config.trustProxy=false'] });
+      assert.match(off, /WARNING: the Ingress is enabled but config\.trustProxy=false.*\n.*ONE rate-limit bucket/);
+      const given = await helm.notes([ALL_FEATURES_FILE]);
+      assert.match(given, /TRUST_PROXY=1 \(config\.trustProxy\)/);
+      assert.doesNotMatch(await helm.notes([DEFAULT_FILE]), /TRUST_PROXY/);
+    });
+
+    // The service as the chart starts it, with a budget of 2: behind the Ingress (the socket's peer is the
+    // controller, here 127.0.0.1, and the client is what it appends to X-Forwarded-For) each client has a
+    // budget of its own; without trust they all share the controller's. Needs dist/ (npm run build).
+    it("when the service runs with the rendered environment behind the Ingress, then each client has its own rate-limit budget, and without the Ingress's trust they share one", async () => {
+      const image = readImageSpec(readDockerfile());
+      const files = makeTempDir('helm-trust-');
+      const servers: ServerProcess[] = [];
+      try {
+        const statuses = async (ingress: boolean) => {
+          // No key: GET needs none, and no Secret has to be mounted.
+          const render = await helm.template([], {
+            set: [
+              'auth.disabled=true',
+              `ingress.enabled=${ingress}`,
+              'config.rateLimitMax=2',
+              'config.rateLimitWindow=1h',
+            ],
+          });
+          const { env } = serviceContainer(render);
+          // On loopback and a free port, the data in a temp dir, no drain delay at stop; the rest as rendered.
+          const server = await startServer(
+            {
+              ...image.env,
+              ...env,
+              HOST: '127.0.0.1',
+              PORT: '0',
+              DB_PATH: path.join(files.dir, `ingress-${ingress}`, 'items.json'),
+              SHUTDOWN_DRAIN_DELAY: '0s',
+            },
+            30_000,
+          );
+          servers.push(server);
+          const get = async (client: string) =>
+            (await jsonRequest(`${server.url}/items`, 'GET', undefined, { 'x-forwarded-for': client })).status;
+          // Client A spends its budget, then B asks.
+          return [
+            await get('203.0.113.10'),
+            await get('203.0.113.10'),
+            await get('203.0.113.10'),
+            await get('198.51.100.7'),
+          ];
+        };
+        assert.deepEqual(await statuses(true), [200, 200, 429, 200]);
+        assert.deepEqual(await statuses(false), [200, 200, 429, 429]);
+      } finally {
+        for (const server of servers) await server.stop();
+        files.remove();
+      }
     });
   });
 

@@ -162,6 +162,19 @@ more than one replica (a drain then takes one pod at a time and the others keep 
 {{- end }}
 
 {{/*
+TRUST_PROXY as the service gets it, empty for none. The user's config.trustProxy wins (false: none);
+left empty, the chart's own Ingress is trusted as one hop: otherwise every client would arrive from
+the ingress controller's address and share its rate-limit bucket.
+*/}}
+{{- define "items-service.trustProxy" -}}
+{{- $trust := .Values.config.trustProxy }}
+{{- if kindIs "bool" $trust }}
+{{- else if and (not (kindIs "invalid" $trust)) (ne (toString $trust) "") }}{{ toString $trust }}
+{{- else if .Values.ingress.enabled }}1
+{{- end }}
+{{- end }}
+
+{{/*
 The NetworkPolicyEgressRule to the database, for the service and the migration Job: its port, to the
 peers of networkPolicy.egress.database.to (empty: any destination).
 */}}
@@ -206,6 +219,9 @@ database: store.driver=postgres needs the database URL (postgres://user:password
 {{- if or $db.url $db.existingSecret }}
 {{- fail "database.url or database.existingSecret is set but store.driver is json-file: set store.driver=postgres to use the database" }}
 {{- end }}
+{{- end }}
+{{- if eq (toString .Values.config.trustProxy) "true" }}
+{{- fail "config.trustProxy=true would believe any X-Forwarded-For, so every client could pick its rate-limit bucket: give the number of proxy hops (e.g. 1), the proxies' addresses, or false for none" }}
 {{- end }}
 {{- $auth := .Values.auth }}
 {{- if and $auth.existingSecret (or $auth.apiKeys $auth.adminApiKeys) }}

@@ -29,6 +29,7 @@ const ALL_FEATURES_FILE = 'ci/ingress-servicemonitor-pdb-values.yaml';
 const OPTIONAL_KINDS = ['Ingress', 'ServiceMonitor', 'PodDisruptionBudget', 'NetworkPolicy'];
 const POSTGRES_FILE = 'ci/postgres-values.yaml';
 const POSTGRES_CHART_SECRET_FILE = 'ci/postgres-chart-secret-values.yaml';
+const AUTOSCALING_FILE = 'ci/postgres-autoscaling-values.yaml';
 const SECRET_MOUNT_PATH = '/var/run/secrets/items-service';
 const DATABASE_URL_PATH = '/var/run/secrets/items-service-database/database-url';
 const MIGRATION_JOB = 'Job/items-items-service-migrate';
@@ -474,7 +475,8 @@ describe('Helm chart helm/items-service', () => {
 
     it('when the defaults are rendered, then no optional feature is on, and the store is one pod on a volume', () => {
       const render = rendered(DEFAULT_FILE);
-      for (const kind of OPTIONAL_KINDS) assert.equal(byKind(render, kind).length, 0, `${kind} is on by default`);
+      for (const kind of [...OPTIONAL_KINDS, 'HorizontalPodAutoscaler'])
+        assert.equal(byKind(render, kind).length, 0, `${kind} is on by default`);
       const { deployment, container, env } = serviceContainer(render);
       assert.equal(deployment.spec.replicas, 1);
       assert.deepEqual(deployment.spec.strategy, { type: 'Recreate' });
@@ -884,6 +886,8 @@ describe('Helm chart helm/items-service', () => {
       const render = await helm.template([DEFAULT_FILE], { set: ['ingress.enabled=true'] });
       assert.equal(serviceContainer(render).env.TRUST_PROXY, '1');
       assert.equal(loadRenderedConfig(render).http.trustProxy, 1);
+      // The autoscaling file has the Ingress and no trust setting of its own.
+      assert.equal(serviceContainer(rendered(AUTOSCALING_FILE)).env.TRUST_PROXY, '1');
     });
 
     it('when config.trustProxy is given, then it wins, with the Ingress on or off', async () => {
@@ -981,6 +985,100 @@ describe('Helm chart helm/items-service', () => {
         for (const server of servers) await server.stop();
         files.remove();
       }
+    });
+  });
+
+  describe('autoscaling', () => {
+    const hpaOf = (render: Render) => single(render, 'HorizontalPodAutoscaler');
+
+    it('when on with postgres, then an autoscaling/v2 HPA scales the Deployment on CPU and memory, and the Deployment has no replicas of its own', () => {
+      const render = rendered(AUTOSCALING_FILE);
+      const hpa = hpaOf(render);
+      const { deployment } = serviceContainer(render);
+      assert.equal(hpa.apiVersion, 'autoscaling/v2');
+      assert.deepEqual(hpa.spec.scaleTargetRef, {
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        name: deployment.metadata.name,
+      });
+      assert.equal(hpa.spec.minReplicas, 2);
+      assert.equal(hpa.spec.maxReplicas, 6);
+      assert.deepEqual(hpa.spec.metrics, [
+        { type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 70 } } },
+        { type: 'Resource', resource: { name: 'memory', target: { type: 'Utilization', averageUtilization: 80 } } },
+      ]);
+      assert.ok(!('replicas' in deployment.spec), 'the Deployment sets replicas, which the HPA owns');
+      assert.equal(deployment.spec.strategy.type, 'RollingUpdate');
+      assert.deepEqual(validateWithModels([hpa]), []);
+    });
+
+    it('when minReplicas is above 1, then the PodDisruptionBudget and the spread are on; at 1, the budget is off and the spread stays', async () => {
+      const render = rendered(AUTOSCALING_FILE);
+      assert.equal(single(render, 'PodDisruptionBudget').spec.maxUnavailable, 1);
+      assert.ok(single(render, 'Deployment').spec.template.spec.topologySpreadConstraints.length > 0);
+      // replicaCount no longer counts: 1 (the default) does not turn the budget off, nor 5 on.
+      const five = await helm.template([AUTOSCALING_FILE], { set: ['replicaCount=5', 'autoscaling.minReplicas=1'] });
+      assert.equal(byKind(five, 'PodDisruptionBudget').length, 0);
+      assert.ok(single(five, 'Deployment').spec.template.spec.topologySpreadConstraints.length > 0);
+      assert.ok(!('replicas' in single(five, 'Deployment').spec));
+    });
+
+    it('when a PodDisruptionBudget would keep every pod at minReplicas, then rendering fails', async () => {
+      const stderr = await helm.templateFailure([AUTOSCALING_FILE], {
+        set: ['podDisruptionBudget.minAvailable=2', 'podDisruptionBudget.maxUnavailable=null'],
+      });
+      assert.match(stderr, /podDisruptionBudget\.minAvailable \(2\) must be below autoscaling\.minReplicas \(2\)/);
+      const below = await helm.template([AUTOSCALING_FILE], {
+        set: ['podDisruptionBudget.minAvailable=1', 'podDisruptionBudget.maxUnavailable=null'],
+      });
+      assert.equal(single(below, 'PodDisruptionBudget').spec.minAvailable, 1);
+    });
+
+    it('when on with the JSON-file store, then rendering fails and says why', async () => {
+      const stderr = await helm.templateFailure([DEFAULT_FILE], {
+        set: ['autoscaling.enabled=true', 'resources.requests.cpu=100m'],
+      });
+      assert.match(
+        stderr,
+        /autoscaling\.enabled=true needs store\.driver=postgres: the JSON-file store is owned by one process/,
+      );
+    });
+
+    for (const [what, set, message] of [
+      [
+        'no CPU request',
+        ['resources=null'],
+        /a CPU target is a percentage of resources\.requests\.cpu, which is not set/,
+      ],
+      [
+        'no memory request',
+        ['resources.requests.memory=null'],
+        /a memory target is a percentage of resources\.requests\.memory, which is not set/,
+      ],
+      [
+        'no target',
+        ['autoscaling.targetCPUUtilizationPercentage=null', 'autoscaling.targetMemoryUtilizationPercentage=null'],
+        /the autoscaler needs a metric/,
+      ],
+      [
+        'minReplicas above maxReplicas',
+        ['autoscaling.minReplicas=7'],
+        /autoscaling\.minReplicas \(7\) must not be above autoscaling\.maxReplicas \(6\)/,
+      ],
+    ] as const) {
+      it(`when on with ${what}, then rendering fails and says what to set`, async () => {
+        assert.match(await helm.templateFailure([AUTOSCALING_FILE], { set: [...set] }), message);
+      });
+    }
+
+    it('when minReplicas is 0, then values.schema.json rejects it', async () => {
+      const stderr = await helm.templateFailure([AUTOSCALING_FILE], { set: ['autoscaling.minReplicas=0'] });
+      assert.match(stderr, /autoscaling\.minReplicas: Must be greater than or equal to 1/);
+    });
+
+    it('when installed, then NOTES gives the range the autoscaler keeps the replicas in', async () => {
+      const notes = await helm.notes([AUTOSCALING_FILE]);
+      assert.match(notes, /PostgreSQL \(2 to 6 replicas, set by the HorizontalPodAutoscaler items-items-service\)/);
     });
   });
 

@@ -1,8 +1,10 @@
 import assert from './support/assert.js';
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
+import { Redis } from 'ioredis';
 import { parse as parseYaml } from 'yaml';
 import { type AppConfig, loadConfig } from '../src/config/app-config.js';
 import { parseDuration } from '../src/config/duration.js';
@@ -18,7 +20,9 @@ import {
 import { type Problem, typecheckWithKubernetesTypes, validateWithModels } from './support/kubernetes-validation.js';
 import { readDockerfile, readImageSpec } from './support/dockerfile.js';
 import { jsonRequest } from './support/http.js';
+import { freePort } from './support/ports.js';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
+import { reachable, startRedisServer, stopRedisServer } from './support/redis.js';
 import { PROJECT_ROOT, type ServerProcess, startServer } from './support/server-process.js';
 import { makeTempDir } from './support/temp-dir.js';
 
@@ -32,6 +36,7 @@ const POSTGRES_CHART_SECRET_FILE = 'ci/postgres-chart-secret-values.yaml';
 const AUTOSCALING_FILE = 'ci/postgres-autoscaling-values.yaml';
 const SECRET_MOUNT_PATH = '/var/run/secrets/items-service';
 const DATABASE_URL_PATH = '/var/run/secrets/items-service-database/database-url';
+const REDIS_URL_PATH = '/var/run/secrets/items-service-redis/redis-url';
 const MIGRATION_JOB = 'Job/items-items-service-migrate';
 const MIN_MARGIN_MS = 5_000;
 
@@ -87,6 +92,7 @@ const SECRET_FILE_STAND_INS: Record<string, string> = {
   API_KEYS_FILE: 'stand-in-key-0123456789abcdef\n',
   ADMIN_API_KEYS_FILE: 'stand-in-key-0123456789abcdef\n',
   DATABASE_URL_FILE: 'postgres://stand-in@db.example.internal:5432/items\n',
+  REDIS_URL_FILE: 'redis://:stand-in-password@redis.example.internal:6379\n',
 };
 
 /**
@@ -126,6 +132,7 @@ function durationMs(env: Record<string, string>, variable: string): number {
 
 interface CiValues {
   store?: { driver?: string };
+  rateLimit?: { store?: string };
   auth?: { apiKeys?: string[]; adminApiKeys?: string[] };
   database?: { url?: string; existingSecret?: string; existingSecretKey?: string };
 }
@@ -324,9 +331,9 @@ describe('Helm chart helm/items-service', () => {
               assert.ok(!text.includes(key) && !text.includes(base64(key)), `a secret appears in ${object.kind}`);
             }
           }
-          // Not even a URL without its password: no postgres:// outside a Secret.
+          // Not even a URL without its password: no postgres:// or redis:// outside a Secret.
           for (const object of render.objects) {
-            if (object.kind !== 'Secret') assert.doesNotMatch(JSON.stringify(object), /postgres(ql)?:\/\//);
+            if (object.kind !== 'Secret') assert.doesNotMatch(JSON.stringify(object), /(postgres(ql)?|rediss?):\/\//);
           }
           const stored: string[] = [];
           for (const secret of byKind(render, 'Secret')) {
@@ -369,6 +376,8 @@ describe('Helm chart helm/items-service', () => {
             assert.equal(config.store.driver, 'json-file');
             assert.equal(config.store.path, '/data/items.json');
           }
+          assert.equal(config.rateLimit.store, valuesOf(file).rateLimit?.store ?? 'memory');
+          if (config.rateLimit.store === 'redis') assert.match(config.rateLimit.redis?.url ?? '', /^redis:\/\//);
           if (env.API_KEYS_FILE !== undefined) assert.ok(config.auth.apiKeys.length > 0, 'no API key was read');
           for (const key of keys) assert.ok(config.secrets.includes(key), 'a key was not read');
         });
@@ -1079,6 +1088,206 @@ describe('Helm chart helm/items-service', () => {
     it('when installed, then NOTES gives the range the autoscaler keeps the replicas in', async () => {
       const notes = await helm.notes([AUTOSCALING_FILE]);
       assert.match(notes, /PostgreSQL \(2 to 6 replicas, set by the HorizontalPodAutoscaler items-items-service\)/);
+    });
+  });
+
+  describe('rate limits in Redis', () => {
+    const redisFiles = CI_FILES.filter((file) => valuesOf(file).rateLimit?.store === 'redis');
+
+    it('when the ci files are listed, then two count the rate limit in Redis', () => {
+      assert.deepEqual(redisFiles, [AUTOSCALING_FILE, POSTGRES_FILE]);
+    });
+
+    for (const file of redisFiles) {
+      it(`when rendered with ${file}, then REDIS_URL_FILE names a file of the existing Secret, mounted read-only, and REDIS_URL is nowhere`, () => {
+        const render = rendered(file);
+        const { deployment, container, env } = serviceContainer(render);
+        assert.equal(env.RATE_LIMIT_STORE, 'redis');
+        assert.equal(env.REDIS_URL_FILE, REDIS_URL_PATH);
+        assert.equal(env.REDIS_URL, undefined);
+        assert.ok(!container.env.some((e: any) => e.name === 'REDIS_URL'), 'REDIS_URL from a secretKeyRef');
+        const mount = container.volumeMounts.find((m: any) => REDIS_URL_PATH.startsWith(`${m.mountPath}/`));
+        assert.equal(mount?.readOnly, true);
+        const volume = deployment.spec.template.spec.volumes.find((v: any) => v.name === mount.name);
+        assert.equal(volume.secret.secretName, 'items-redis');
+        assert.equal(volume.secret.defaultMode, 0o440);
+        assert.deepEqual(volume.secret.items, [
+          { key: file === AUTOSCALING_FILE ? 'url' : 'redis-url', path: path.posix.basename(REDIS_URL_PATH) },
+        ]);
+        assert.ok(!byKind(render, 'Secret').some((s) => s.metadata.name === 'items-redis'), 'the chart makes it');
+        const config = loadRenderedConfig(render);
+        assert.equal(config.rateLimit.redis?.url, SECRET_FILE_STAND_INS.REDIS_URL_FILE!.trim());
+        assert.ok(config.secrets.includes('stand-in-password'), 'the password is not scrubbed from logs');
+      });
+    }
+
+    it('when keyPrefix is empty, then each release and namespace has its own, which the service accepts; a given one wins', () => {
+      assert.equal(
+        serviceContainer(rendered(AUTOSCALING_FILE)).env.REDIS_KEY_PREFIX,
+        `${NAMESPACE}:items-items-service:`,
+      );
+      assert.equal(
+        loadRenderedConfig(rendered(AUTOSCALING_FILE)).rateLimit.redis?.keyPrefix,
+        `${NAMESPACE}:items-items-service:`,
+      );
+      assert.equal(loadRenderedConfig(rendered(POSTGRES_FILE)).rateLimit.redis?.keyPrefix, 'items-prod:');
+    });
+
+    it('when the rate limit stays in memory, then the chart sets neither the store nor anything of Redis', () => {
+      const { container, env } = serviceContainer(rendered(POSTGRES_CHART_SECRET_FILE));
+      for (const variable of ['RATE_LIMIT_STORE', 'REDIS_URL_FILE', 'REDIS_KEY_PREFIX'])
+        assert.equal(env[variable], undefined);
+      assert.ok(!container.volumeMounts.some((m: any) => m.name === 'redis-url'));
+    });
+
+    it('when egress is restricted, then the service may reach the Redis port (at the given peers), and without Redis no such rule', async () => {
+      const policy = byKind(rendered(POSTGRES_FILE), 'NetworkPolicy').find((p) => hookOf(p) === undefined);
+      assert.ok(policy, 'no NetworkPolicy for the service');
+      assert.deepEqual(
+        policy.spec.egress.find((rule: any) => rule.ports?.[0]?.port === 6380),
+        { ports: [{ port: 6380, protocol: 'TCP' }], to: [{ ipBlock: { cidr: '10.30.0.0/16' } }] },
+      );
+      // The migration Job never talks to Redis.
+      const forJob = byKind(rendered(POSTGRES_FILE), 'NetworkPolicy').find((p) => hookOf(p) !== undefined);
+      assert.ok(!JSON.stringify(forJob?.spec.egress).includes('6380'));
+      const memory = await helm.template([POSTGRES_FILE], {
+        set: ['rateLimit.store=memory', 'rateLimit.redis.existingSecret='],
+      });
+      const withoutRedis = byKind(memory, 'NetworkPolicy').find((p) => hookOf(p) === undefined);
+      assert.ok(!JSON.stringify(withoutRedis?.spec.egress).includes('6380'));
+      const anywhere = await helm.template([POSTGRES_FILE], { set: ['networkPolicy.egress.redis.to=null'] });
+      const open = byKind(anywhere, 'NetworkPolicy').find((p) => hookOf(p) === undefined);
+      assert.ok(
+        open?.spec.egress.some(
+          (rule: any) => JSON.stringify(rule) === JSON.stringify({ ports: [{ port: 6380, protocol: 'TCP' }] }),
+        ),
+      );
+    });
+
+    // The rendered environment, run: two service processes (two replicas) with the URL mounted as the
+    // kubelet would, behind the Ingress (TRUST_PROXY=1), count one budget in a real Redis: the machine's
+    // (REDIS_TEST_URL, or 127.0.0.1:6379), else a throwaway redis-server. Needs dist/ (npm run build).
+    it('when two replicas run with the rendered environment on one Redis, then a client has one budget across both', async () => {
+      const redisChildren: ChildProcess[] = [];
+      let redisUrl = process.env.REDIS_TEST_URL ?? 'redis://127.0.0.1:6379';
+      if (!(await reachable(redisUrl))) {
+        const port = await freePort();
+        redisChildren.push(await startRedisServer(port));
+        redisUrl = `redis://127.0.0.1:${port}`;
+      }
+      const prefix = `items-helm-test-${randomBytes(6).toString('hex')}:`;
+      const image = readImageSpec(readDockerfile());
+      const files = makeTempDir('helm-redis-');
+      const servers: ServerProcess[] = [];
+      const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+      try {
+        const render = await helm.template([], {
+          set: [
+            'auth.disabled=true',
+            'ingress.enabled=true',
+            'config.rateLimitMax=2',
+            'config.rateLimitWindow=1h',
+            'rateLimit.store=redis',
+            'rateLimit.redis.existingSecret=items-redis',
+            `rateLimit.redis.keyPrefix=${prefix}`,
+          ],
+        });
+        const { env } = serviceContainer(render);
+        const urlFile = path.join(files.dir, 'redis-url');
+        writeFileSync(urlFile, `${redisUrl}\n`);
+        for (const replica of [0, 1]) {
+          servers.push(
+            await startServer(
+              {
+                ...image.env,
+                ...env,
+                REDIS_URL_FILE: urlFile,
+                HOST: '127.0.0.1',
+                PORT: '0',
+                DB_PATH: path.join(files.dir, `replica-${replica}`, 'items.json'),
+                SHUTDOWN_DRAIN_DELAY: '0s',
+              },
+              30_000,
+            ),
+          );
+        }
+        const get = async (server: ServerProcess, client: string) =>
+          (await jsonRequest(`${server.url}/items`, 'GET', undefined, { 'x-forwarded-for': client })).status;
+        const [first, second] = servers as [ServerProcess, ServerProcess];
+        assert.deepEqual(
+          [await get(first, '203.0.113.10'), await get(second, '203.0.113.10'), await get(first, '203.0.113.10')],
+          [200, 200, 429],
+        );
+        assert.equal(await get(second, '198.51.100.7'), 200, 'another client has a budget of its own');
+        assert.ok((await redis.keys(`${prefix}*`)).length > 0, 'nothing was counted under the key prefix');
+      } finally {
+        for (const server of servers) await server.stop();
+        const keys = await redis.keys(`${prefix}*`);
+        if (keys.length > 0) await redis.del(...keys);
+        redis.disconnect();
+        await Promise.all(redisChildren.map(stopRedisServer));
+        files.remove();
+      }
+    });
+
+    it('when rateLimit.store=redis has no Secret, then rendering fails and says how to make one', async () => {
+      const stderr = await helm.templateFailure([POSTGRES_CHART_SECRET_FILE], { set: ['rateLimit.store=redis'] });
+      assert.match(stderr, /rateLimit\.store=redis needs the Redis URL/);
+      assert.ok(stderr.includes('rateLimit.redis.existingSecret'));
+      assert.ok(stderr.includes('kubectl create secret generic'));
+    });
+
+    it('when a Redis Secret is named but the store stays memory, then rendering fails instead of ignoring it', async () => {
+      const stderr = await helm.templateFailure([DEFAULT_FILE], {
+        set: ['rateLimit.redis.existingSecret=items-redis'],
+      });
+      assert.match(stderr, /rateLimit\.redis\.existingSecret is set but rateLimit\.store is memory/);
+    });
+
+    for (const [value, message] of [
+      [
+        'rateLimit.store=memcached',
+        /rateLimit\.store: rateLimit\.store must be one of the following: "memory", "redis"/,
+      ],
+      ['rateLimit.redis.keyPrefix=items service', /rateLimit\.redis\.keyPrefix: Does not match pattern/],
+    ] as const) {
+      it(`when --set ${value}, then values.schema.json rejects it`, async () => {
+        const stderr = await helm.templateFailure([POSTGRES_FILE], { set: [value] });
+        assert.match(stderr, /values don't meet the specifications of the schema/);
+        assert.match(stderr, message);
+      });
+    }
+
+    it('when several replicas (or the autoscaler) count the rate limit in memory, then NOTES warns that each has its own budget', async () => {
+      const replicas = await helm.notes([POSTGRES_CHART_SECRET_FILE]);
+      assert.match(
+        replicas,
+        /WARNING: the rate limit is counted in each pod \(rateLimit\.store=memory\), and 2 replicas run/,
+      );
+      assert.match(replicas, /RATE_LIMIT_MAX x replicas/);
+      const autoscaled = await helm.notes([AUTOSCALING_FILE], {
+        set: ['rateLimit.store=memory', 'rateLimit.redis.existingSecret='],
+      });
+      assert.match(
+        autoscaled,
+        /WARNING: the rate limit is counted in each pod .*the autoscaler runs up\nto 6 replicas/,
+      );
+      // One replica, or no limit at all: nothing to warn of.
+      assert.doesNotMatch(await helm.notes([DEFAULT_FILE]), /counted in each pod/);
+      assert.doesNotMatch(
+        await helm.notes([POSTGRES_CHART_SECRET_FILE], { set: ['config.rateLimitMax=0'] }),
+        /counted in each pod/,
+      );
+    });
+
+    it('when the rate limit is in Redis, then NOTES names the Secret and the prefix, and says what an outage does', async () => {
+      const notes = await helm.notes([POSTGRES_FILE]);
+      assert.match(
+        notes,
+        /Rate limits are counted in Redis \(the URL from the Secret items-redis, keys\nprefixed "items-prod:"\)/,
+      );
+      assert.match(notes, /served without a limit/);
+      assert.doesNotMatch(notes, /WARNING/);
     });
   });
 

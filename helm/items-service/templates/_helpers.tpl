@@ -187,6 +187,44 @@ the ingress controller's address and share its rate-limit bucket.
 {{- end }}
 
 {{/*
+"true" when the rate limit is counted in Redis (rateLimit.store=redis), else empty.
+*/}}
+{{- define "items-service.redis" -}}
+{{- if eq .Values.rateLimit.store "redis" }}true{{ end }}
+{{- end }}
+
+{{/*
+Where the Redis URL is mounted; the service reads REDIS_URL_FILE there.
+*/}}
+{{- define "items-service.redisMountPath" -}}
+/var/run/secrets/items-service-redis
+{{- end }}
+
+{{/*
+REDIS_KEY_PREFIX: rateLimit.redis.keyPrefix, or one per release and namespace, so that two releases
+sharing a Redis never share budgets. Namespaces and fullnames are DNS labels: the service's pattern
+([A-Za-z0-9:._-], 1-64) accepts them.
+*/}}
+{{- define "items-service.redisKeyPrefix" -}}
+{{- .Values.rateLimit.redis.keyPrefix | default (printf "%s:%s:" .Release.Namespace (include "items-service.fullname" .) | trunc 64) }}
+{{- end }}
+
+{{/*
+The NetworkPolicyEgressRule to Redis: its port, to the peers of networkPolicy.egress.redis.to (empty:
+any destination).
+*/}}
+{{- define "items-service.redisEgress" -}}
+{{- $redis := .Values.networkPolicy.egress.redis -}}
+- ports:
+    - port: {{ $redis.port }}
+      protocol: TCP
+  {{- with $redis.to }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
+
+{{/*
 The NetworkPolicyEgressRule to the database, for the service and the migration Job: its port, to the
 peers of networkPolicy.egress.database.to (empty: any destination).
 */}}
@@ -252,6 +290,18 @@ database: store.driver=postgres needs the database URL (postgres://user:password
 {{- if and $memory (not $requests.memory) }}
 {{- fail "autoscaling: a memory target is a percentage of resources.requests.memory, which is not set: set it (e.g. --set resources.requests.memory=128Mi), or the autoscaler cannot compute the use and never scales" }}
 {{- end }}
+{{- end }}
+{{- $redis := .Values.rateLimit.redis }}
+{{- if include "items-service.redis" . }}
+{{- if not $redis.existingSecret }}
+{{- fail `
+rateLimit: rateLimit.store=redis needs the Redis URL (redis://[:password@]host:6379). Create a Secret
+holding it and name it in rateLimit.redis.existingSecret (its key: rateLimit.redis.existingSecretKey,
+"redis-url" by default), e.g.
+  kubectl create secret generic items-redis --from-literal=redis-url='redis://:PASSWORD@redis:6379'` }}
+{{- end }}
+{{- else if $redis.existingSecret }}
+{{- fail "rateLimit.redis.existingSecret is set but rateLimit.store is memory: set rateLimit.store=redis to count the rate limit in Redis" }}
 {{- end }}
 {{- if eq (toString .Values.config.trustProxy) "true" }}
 {{- fail "config.trustProxy=true would believe any X-Forwarded-For, so every client could pick its rate-limit bucket: give the number of proxy hops (e.g. 1), the proxies' addresses, or false for none" }}

@@ -1,10 +1,12 @@
 import assert from './support/assert.js';
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
+import { Redis } from 'ioredis';
 import { parse as parseYaml } from 'yaml';
-import { loadConfig } from '../src/config/app-config.js';
+import { type AppConfig, loadConfig } from '../src/config/app-config.js';
 import { parseDuration } from '../src/config/duration.js';
 import {
   CHART_DIR,
@@ -18,7 +20,9 @@ import {
 import { type Problem, typecheckWithKubernetesTypes, validateWithModels } from './support/kubernetes-validation.js';
 import { readDockerfile, readImageSpec } from './support/dockerfile.js';
 import { jsonRequest } from './support/http.js';
+import { freePort } from './support/ports.js';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
+import { reachable, startRedisServer, stopRedisServer } from './support/redis.js';
 import { PROJECT_ROOT, type ServerProcess, startServer } from './support/server-process.js';
 import { makeTempDir } from './support/temp-dir.js';
 
@@ -29,8 +33,10 @@ const ALL_FEATURES_FILE = 'ci/ingress-servicemonitor-pdb-values.yaml';
 const OPTIONAL_KINDS = ['Ingress', 'ServiceMonitor', 'PodDisruptionBudget', 'NetworkPolicy'];
 const POSTGRES_FILE = 'ci/postgres-values.yaml';
 const POSTGRES_CHART_SECRET_FILE = 'ci/postgres-chart-secret-values.yaml';
+const AUTOSCALING_FILE = 'ci/postgres-autoscaling-values.yaml';
 const SECRET_MOUNT_PATH = '/var/run/secrets/items-service';
 const DATABASE_URL_PATH = '/var/run/secrets/items-service-database/database-url';
+const REDIS_URL_PATH = '/var/run/secrets/items-service-redis/redis-url';
 const MIGRATION_JOB = 'Job/items-items-service-migrate';
 const MIN_MARGIN_MS = 5_000;
 
@@ -81,6 +87,41 @@ function serviceContainer(render: Render): { deployment: K8sObject; container: a
   return { deployment, container, env };
 }
 
+/** Stand-ins for the files of Secrets the chart does not manage (the user's own). */
+const SECRET_FILE_STAND_INS: Record<string, string> = {
+  API_KEYS_FILE: 'stand-in-key-0123456789abcdef\n',
+  ADMIN_API_KEYS_FILE: 'stand-in-key-0123456789abcdef\n',
+  DATABASE_URL_FILE: 'postgres://stand-in@db.example.internal:5432/items\n',
+  REDIS_URL_FILE: 'redis://:stand-in-password@redis.example.internal:6379\n',
+};
+
+/**
+ * The configuration the service loads from the rendered Deployment's environment, with each `*_FILE`
+ * written as the kubelet would mount it: from the chart's Secret, or a stand-in for the user's own.
+ * Asserts that every such variable names a file of a mounted Secret.
+ */
+function loadRenderedConfig(render: Render): AppConfig {
+  const { deployment, container, env } = serviceContainer(render);
+  const secretFiles = makeTempDir('helm-keys-');
+  try {
+    const local = { ...env };
+    for (const [variable, standIn] of Object.entries(SECRET_FILE_STAND_INS)) {
+      if (local[variable] === undefined) continue;
+      const mount = container.volumeMounts.find((m: any) => local[variable]!.startsWith(`${m.mountPath}/`));
+      const volume = deployment.spec.template.spec.volumes.find((v: any) => v.name === mount?.name);
+      const item = volume?.secret?.items?.find((i: any) => i.path === path.posix.basename(local[variable]!));
+      assert.ok(item, `${variable}=${local[variable]} is not a file of a mounted Secret`);
+      const ownSecret = byKind(render, 'Secret').find((s) => s.metadata.name === volume.secret.secretName);
+      const stored = ownSecret?.data?.[item.key] as string | undefined;
+      local[variable] = path.join(secretFiles.dir, variable);
+      writeFileSync(local[variable], stored === undefined ? standIn : Buffer.from(stored, 'base64'));
+    }
+    return loadConfig(local);
+  } finally {
+    secretFiles.remove();
+  }
+}
+
 function durationMs(env: Record<string, string>, variable: string): number {
   const text = env[variable];
   assert.ok(text !== undefined, `${variable} is not set`);
@@ -91,6 +132,7 @@ function durationMs(env: Record<string, string>, variable: string): number {
 
 interface CiValues {
   store?: { driver?: string };
+  rateLimit?: { store?: string };
   auth?: { apiKeys?: string[]; adminApiKeys?: string[] };
   database?: { url?: string; existingSecret?: string; existingSecretKey?: string };
 }
@@ -289,9 +331,9 @@ describe('Helm chart helm/items-service', () => {
               assert.ok(!text.includes(key) && !text.includes(base64(key)), `a secret appears in ${object.kind}`);
             }
           }
-          // Not even a URL without its password: no postgres:// outside a Secret.
+          // Not even a URL without its password: no postgres:// or redis:// outside a Secret.
           for (const object of render.objects) {
-            if (object.kind !== 'Secret') assert.doesNotMatch(JSON.stringify(object), /postgres(ql)?:\/\//);
+            if (object.kind !== 'Secret') assert.doesNotMatch(JSON.stringify(object), /(postgres(ql)?|rediss?):\/\//);
           }
           const stored: string[] = [];
           for (const secret of byKind(render, 'Secret')) {
@@ -324,42 +366,20 @@ describe('Helm chart helm/items-service', () => {
 
         it('then the service accepts the environment the chart gives it, with the keys mounted as files', () => {
           const render = rendered(file);
-          const { deployment, container, env } = serviceContainer(render);
-          const secretFiles = makeTempDir('helm-keys-');
-          try {
-            // The secret files as the kubelet would mount them: from the chart's Secret, or a stand-in for a
-            // Secret the chart does not manage.
-            const local = { ...env };
-            const standIns: Record<string, string> = {
-              API_KEYS_FILE: 'stand-in-key-0123456789abcdef\n',
-              ADMIN_API_KEYS_FILE: 'stand-in-key-0123456789abcdef\n',
-              DATABASE_URL_FILE: 'postgres://stand-in@db.example.internal:5432/items\n',
-            };
-            for (const [variable, standIn] of Object.entries(standIns)) {
-              if (local[variable] === undefined) continue;
-              const mount = container.volumeMounts.find((m: any) => local[variable]!.startsWith(`${m.mountPath}/`));
-              const volume = deployment.spec.template.spec.volumes.find((v: any) => v.name === mount?.name);
-              const item = volume?.secret?.items?.find((i: any) => i.path === path.posix.basename(local[variable]!));
-              assert.ok(item, `${variable}=${local[variable]} is not a file of a mounted Secret`);
-              const ownSecret = byKind(render, 'Secret').find((s) => s.metadata.name === volume.secret.secretName);
-              const stored = ownSecret?.data?.[item.key] as string | undefined;
-              local[variable] = path.join(secretFiles.dir, variable);
-              writeFileSync(local[variable], stored === undefined ? standIn : Buffer.from(stored, 'base64'));
-            }
-            const config = loadConfig(local);
-            assert.equal(config.http.port, container.ports.find((p: any) => p.name === 'http').containerPort);
-            if (isPostgres(file)) {
-              assert.equal(config.store.driver, 'postgres');
-              assert.match(config.store.database?.url ?? '', /^postgres:\/\//);
-            } else {
-              assert.equal(config.store.driver, 'json-file');
-              assert.equal(config.store.path, '/data/items.json');
-            }
-            if (env.API_KEYS_FILE !== undefined) assert.ok(config.auth.apiKeys.length > 0, 'no API key was read');
-            for (const key of keys) assert.ok(config.secrets.includes(key), 'a key was not read');
-          } finally {
-            secretFiles.remove();
+          const { container, env } = serviceContainer(render);
+          const config = loadRenderedConfig(render);
+          assert.equal(config.http.port, container.ports.find((p: any) => p.name === 'http').containerPort);
+          if (isPostgres(file)) {
+            assert.equal(config.store.driver, 'postgres');
+            assert.match(config.store.database?.url ?? '', /^postgres:\/\//);
+          } else {
+            assert.equal(config.store.driver, 'json-file');
+            assert.equal(config.store.path, '/data/items.json');
           }
+          assert.equal(config.rateLimit.store, valuesOf(file).rateLimit?.store ?? 'memory');
+          if (config.rateLimit.store === 'redis') assert.match(config.rateLimit.redis?.url ?? '', /^redis:\/\//);
+          if (env.API_KEYS_FILE !== undefined) assert.ok(config.auth.apiKeys.length > 0, 'no API key was read');
+          for (const key of keys) assert.ok(config.secrets.includes(key), 'a key was not read');
         });
 
         it('then no selector holds helm.sh/chart, and the Service selects the service pod, not the test pod', () => {
@@ -464,7 +484,8 @@ describe('Helm chart helm/items-service', () => {
 
     it('when the defaults are rendered, then no optional feature is on, and the store is one pod on a volume', () => {
       const render = rendered(DEFAULT_FILE);
-      for (const kind of OPTIONAL_KINDS) assert.equal(byKind(render, kind).length, 0, `${kind} is on by default`);
+      for (const kind of [...OPTIONAL_KINDS, 'HorizontalPodAutoscaler'])
+        assert.equal(byKind(render, kind).length, 0, `${kind} is on by default`);
       const { deployment, container, env } = serviceContainer(render);
       assert.equal(deployment.spec.replicas, 1);
       assert.deepEqual(deployment.spec.strategy, { type: 'Recreate' });
@@ -566,14 +587,13 @@ describe('Helm chart helm/items-service', () => {
       assert.match(await helm.notes(['ci/metrics-port-values.yaml']), /WARNING: persistence is disabled\..*LOST/);
     });
 
-    it('when the Ingress is on without trustProxy and metrics.port, then NOTES warns of both', async () => {
+    it('when the Ingress is on without metrics.port, then NOTES warns that /metrics is exposed', async () => {
       const notes = await helm.notes([DEFAULT_FILE], { set: ['ingress.enabled=true'] });
       assert.match(notes, /http:\/\/items\.example\.local\//);
-      assert.match(notes, /config\.trustProxy is empty.*\n.*ONE rate-limit bucket/);
       assert.match(notes, /\/metrics is served on the API port, so the Ingress exposes it too/);
       const configured = await helm.notes([ALL_FEATURES_FILE]);
       assert.match(configured, /https:\/\/items\.example\.com\//);
-      assert.doesNotMatch(configured, /trustProxy is empty/);
+      assert.doesNotMatch(configured, /ONE rate-limit bucket/);
     });
 
     it('when the keys come from an existing Secret or auth is off, then NOTES says so', async () => {
@@ -858,6 +878,416 @@ describe('Helm chart helm/items-service', () => {
     it('when store.driver is not json-file or postgres, then values.schema.json rejects it', async () => {
       const stderr = await helm.templateFailure([DEFAULT_FILE], { set: ['store.driver=mysql'] });
       assert.match(stderr, /store\.driver: store\.driver must be one of the following: "json-file", "postgres"/);
+    });
+  });
+
+  describe('client addresses behind the Ingress (TRUST_PROXY)', () => {
+    const trustProxyOf = async (set: string[], setString: string[] = []) =>
+      serviceContainer(await helm.template([DEFAULT_FILE], { set, setString })).env.TRUST_PROXY;
+
+    it('when the Ingress is off and config.trustProxy is empty, then TRUST_PROXY is unset: the client is the connection peer', () => {
+      const render = rendered(DEFAULT_FILE);
+      assert.equal(serviceContainer(render).env.TRUST_PROXY, undefined);
+      assert.equal(loadRenderedConfig(render).http.trustProxy, false);
+    });
+
+    it('when the Ingress is on and config.trustProxy is empty, then the service trusts one hop, the ingress controller', async () => {
+      const render = await helm.template([DEFAULT_FILE], { set: ['ingress.enabled=true'] });
+      assert.equal(serviceContainer(render).env.TRUST_PROXY, '1');
+      assert.equal(loadRenderedConfig(render).http.trustProxy, 1);
+      // The autoscaling file has the Ingress and no trust setting of its own.
+      assert.equal(serviceContainer(rendered(AUTOSCALING_FILE)).env.TRUST_PROXY, '1');
+    });
+
+    it('when config.trustProxy is given, then it wins, with the Ingress on or off', async () => {
+      for (const ingress of ['true', 'false']) {
+        const on = `ingress.enabled=${ingress}`;
+        assert.equal(await trustProxyOf([on, 'config.trustProxy=2']), '2', ingress);
+        assert.equal(
+          await trustProxyOf([on], ['config.trustProxy=10.0.0.0/8\\,192.168.0.0/16']),
+          '10.0.0.0/8,192.168.0.0/16',
+        );
+        assert.equal(await trustProxyOf([on, 'config.trustProxy=uniquelocal']), 'uniquelocal', ingress);
+      }
+      const render = await helm.template([DEFAULT_FILE], {
+        set: ['ingress.enabled=true'],
+        setString: ['config.trustProxy=10.0.0.0/8\\,loopback'],
+      });
+      assert.deepEqual(loadRenderedConfig(render).http.trustProxy, ['10.0.0.0/8', 'loopback']);
+    });
+
+    it('when config.trustProxy is false, then no proxy is trusted, even behind the Ingress', async () => {
+      const render = await helm.template([DEFAULT_FILE], { set: ['ingress.enabled=true', 'config.trustProxy=false'] });
+      assert.equal(serviceContainer(render).env.TRUST_PROXY, undefined);
+      assert.equal(loadRenderedConfig(render).http.trustProxy, false);
+    });
+
+    it('when config.trustProxy is true or out of range, then rendering fails (the service would believe any X-Forwarded-For, or refuse it)', async () => {
+      assert.match(
+        await helm.templateFailure([DEFAULT_FILE], { set: ['config.trustProxy=true'] }),
+        /config\.trustProxy=true would believe any X-Forwarded-For/,
+      );
+      assert.match(
+        await helm.templateFailure([DEFAULT_FILE], { set: ['config.trustProxy=11'] }),
+        /config\.trustProxy: Must be less than or equal to 10/,
+      );
+    });
+
+    it('when installed behind the Ingress, then NOTES says what is trusted and when to change it; with trust off, it warns', async () => {
+      const notes = await helm.notes([DEFAULT_FILE], { set: ['ingress.enabled=true'] });
+      assert.match(notes, /TRUST_PROXY=1, the chart's default behind its Ingress/);
+      assert.match(notes, /config\.trustProxy=2/);
+      assert.match(notes, /networkPolicy\.from/);
+      assert.doesNotMatch(notes, /ONE rate-limit bucket/);
+      const off = await helm.notes([DEFAULT_FILE], { set: ['ingress.enabled=true', 'config.trustProxy=false'] });
+      assert.match(off, /WARNING: the Ingress is enabled but config\.trustProxy=false.*\n.*ONE rate-limit bucket/);
+      const given = await helm.notes([ALL_FEATURES_FILE]);
+      assert.match(given, /TRUST_PROXY=1 \(config\.trustProxy\)/);
+      assert.doesNotMatch(await helm.notes([DEFAULT_FILE]), /TRUST_PROXY/);
+    });
+
+    // The service as the chart starts it, with a budget of 2: behind the Ingress (the socket's peer is the
+    // controller, here 127.0.0.1, and the client is what it appends to X-Forwarded-For) each client has a
+    // budget of its own; without trust they all share the controller's. Needs dist/ (npm run build).
+    it("when the service runs with the rendered environment behind the Ingress, then each client has its own rate-limit budget, and without the Ingress's trust they share one", async () => {
+      const image = readImageSpec(readDockerfile());
+      const files = makeTempDir('helm-trust-');
+      const servers: ServerProcess[] = [];
+      try {
+        const statuses = async (ingress: boolean) => {
+          // No key: GET needs none, and no Secret has to be mounted.
+          const render = await helm.template([], {
+            set: [
+              'auth.disabled=true',
+              `ingress.enabled=${ingress}`,
+              'config.rateLimitMax=2',
+              'config.rateLimitWindow=1h',
+            ],
+          });
+          const { env } = serviceContainer(render);
+          // On loopback and a free port, the data in a temp dir, no drain delay at stop; the rest as rendered.
+          const server = await startServer(
+            {
+              ...image.env,
+              ...env,
+              HOST: '127.0.0.1',
+              PORT: '0',
+              DB_PATH: path.join(files.dir, `ingress-${ingress}`, 'items.json'),
+              SHUTDOWN_DRAIN_DELAY: '0s',
+            },
+            30_000,
+          );
+          servers.push(server);
+          const get = async (client: string) =>
+            (await jsonRequest(`${server.url}/items`, 'GET', undefined, { 'x-forwarded-for': client })).status;
+          // Client A spends its budget, then B asks.
+          return [
+            await get('203.0.113.10'),
+            await get('203.0.113.10'),
+            await get('203.0.113.10'),
+            await get('198.51.100.7'),
+          ];
+        };
+        assert.deepEqual(await statuses(true), [200, 200, 429, 200]);
+        assert.deepEqual(await statuses(false), [200, 200, 429, 429]);
+      } finally {
+        for (const server of servers) await server.stop();
+        files.remove();
+      }
+    });
+  });
+
+  describe('autoscaling', () => {
+    const hpaOf = (render: Render) => single(render, 'HorizontalPodAutoscaler');
+
+    it('when on with postgres, then an autoscaling/v2 HPA scales the Deployment on CPU and memory, and the Deployment has no replicas of its own', () => {
+      const render = rendered(AUTOSCALING_FILE);
+      const hpa = hpaOf(render);
+      const { deployment } = serviceContainer(render);
+      assert.equal(hpa.apiVersion, 'autoscaling/v2');
+      assert.deepEqual(hpa.spec.scaleTargetRef, {
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        name: deployment.metadata.name,
+      });
+      assert.equal(hpa.spec.minReplicas, 2);
+      assert.equal(hpa.spec.maxReplicas, 6);
+      assert.deepEqual(hpa.spec.metrics, [
+        { type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 70 } } },
+        { type: 'Resource', resource: { name: 'memory', target: { type: 'Utilization', averageUtilization: 80 } } },
+      ]);
+      assert.ok(!('replicas' in deployment.spec), 'the Deployment sets replicas, which the HPA owns');
+      assert.equal(deployment.spec.strategy.type, 'RollingUpdate');
+      assert.deepEqual(validateWithModels([hpa]), []);
+    });
+
+    it('when minReplicas is above 1, then the PodDisruptionBudget and the spread are on; at 1, the budget is off and the spread stays', async () => {
+      const render = rendered(AUTOSCALING_FILE);
+      assert.equal(single(render, 'PodDisruptionBudget').spec.maxUnavailable, 1);
+      assert.ok(single(render, 'Deployment').spec.template.spec.topologySpreadConstraints.length > 0);
+      // replicaCount no longer counts: 1 (the default) does not turn the budget off, nor 5 on.
+      const five = await helm.template([AUTOSCALING_FILE], { set: ['replicaCount=5', 'autoscaling.minReplicas=1'] });
+      assert.equal(byKind(five, 'PodDisruptionBudget').length, 0);
+      assert.ok(single(five, 'Deployment').spec.template.spec.topologySpreadConstraints.length > 0);
+      assert.ok(!('replicas' in single(five, 'Deployment').spec));
+    });
+
+    it('when a PodDisruptionBudget would keep every pod at minReplicas, then rendering fails', async () => {
+      const stderr = await helm.templateFailure([AUTOSCALING_FILE], {
+        set: ['podDisruptionBudget.minAvailable=2', 'podDisruptionBudget.maxUnavailable=null'],
+      });
+      assert.match(stderr, /podDisruptionBudget\.minAvailable \(2\) must be below autoscaling\.minReplicas \(2\)/);
+      const below = await helm.template([AUTOSCALING_FILE], {
+        set: ['podDisruptionBudget.minAvailable=1', 'podDisruptionBudget.maxUnavailable=null'],
+      });
+      assert.equal(single(below, 'PodDisruptionBudget').spec.minAvailable, 1);
+    });
+
+    it('when on with the JSON-file store, then rendering fails and says why', async () => {
+      const stderr = await helm.templateFailure([DEFAULT_FILE], {
+        set: ['autoscaling.enabled=true', 'resources.requests.cpu=100m'],
+      });
+      assert.match(
+        stderr,
+        /autoscaling\.enabled=true needs store\.driver=postgres: the JSON-file store is owned by one process/,
+      );
+    });
+
+    for (const [what, set, message] of [
+      [
+        'no CPU request',
+        ['resources=null'],
+        /a CPU target is a percentage of resources\.requests\.cpu, which is not set/,
+      ],
+      [
+        'no memory request',
+        ['resources.requests.memory=null'],
+        /a memory target is a percentage of resources\.requests\.memory, which is not set/,
+      ],
+      [
+        'no target',
+        ['autoscaling.targetCPUUtilizationPercentage=null', 'autoscaling.targetMemoryUtilizationPercentage=null'],
+        /the autoscaler needs a metric/,
+      ],
+      [
+        'minReplicas above maxReplicas',
+        ['autoscaling.minReplicas=7'],
+        /autoscaling\.minReplicas \(7\) must not be above autoscaling\.maxReplicas \(6\)/,
+      ],
+    ] as const) {
+      it(`when on with ${what}, then rendering fails and says what to set`, async () => {
+        assert.match(await helm.templateFailure([AUTOSCALING_FILE], { set: [...set] }), message);
+      });
+    }
+
+    it('when minReplicas is 0, then values.schema.json rejects it', async () => {
+      const stderr = await helm.templateFailure([AUTOSCALING_FILE], { set: ['autoscaling.minReplicas=0'] });
+      assert.match(stderr, /autoscaling\.minReplicas: Must be greater than or equal to 1/);
+    });
+
+    it('when installed, then NOTES gives the range the autoscaler keeps the replicas in', async () => {
+      const notes = await helm.notes([AUTOSCALING_FILE]);
+      assert.match(notes, /PostgreSQL \(2 to 6 replicas, set by the HorizontalPodAutoscaler items-items-service\)/);
+    });
+  });
+
+  describe('rate limits in Redis', () => {
+    const redisFiles = CI_FILES.filter((file) => valuesOf(file).rateLimit?.store === 'redis');
+
+    it('when the ci files are listed, then two count the rate limit in Redis', () => {
+      assert.deepEqual(redisFiles, [AUTOSCALING_FILE, POSTGRES_FILE]);
+    });
+
+    for (const file of redisFiles) {
+      it(`when rendered with ${file}, then REDIS_URL_FILE names a file of the existing Secret, mounted read-only, and REDIS_URL is nowhere`, () => {
+        const render = rendered(file);
+        const { deployment, container, env } = serviceContainer(render);
+        assert.equal(env.RATE_LIMIT_STORE, 'redis');
+        assert.equal(env.REDIS_URL_FILE, REDIS_URL_PATH);
+        assert.equal(env.REDIS_URL, undefined);
+        assert.ok(!container.env.some((e: any) => e.name === 'REDIS_URL'), 'REDIS_URL from a secretKeyRef');
+        const mount = container.volumeMounts.find((m: any) => REDIS_URL_PATH.startsWith(`${m.mountPath}/`));
+        assert.equal(mount?.readOnly, true);
+        const volume = deployment.spec.template.spec.volumes.find((v: any) => v.name === mount.name);
+        assert.equal(volume.secret.secretName, 'items-redis');
+        assert.equal(volume.secret.defaultMode, 0o440);
+        assert.deepEqual(volume.secret.items, [
+          { key: file === AUTOSCALING_FILE ? 'url' : 'redis-url', path: path.posix.basename(REDIS_URL_PATH) },
+        ]);
+        assert.ok(!byKind(render, 'Secret').some((s) => s.metadata.name === 'items-redis'), 'the chart makes it');
+        const config = loadRenderedConfig(render);
+        assert.equal(config.rateLimit.redis?.url, SECRET_FILE_STAND_INS.REDIS_URL_FILE!.trim());
+        assert.ok(config.secrets.includes('stand-in-password'), 'the password is not scrubbed from logs');
+      });
+    }
+
+    it('when keyPrefix is empty, then each release and namespace has its own, which the service accepts; a given one wins', () => {
+      assert.equal(
+        serviceContainer(rendered(AUTOSCALING_FILE)).env.REDIS_KEY_PREFIX,
+        `${NAMESPACE}:items-items-service:`,
+      );
+      assert.equal(
+        loadRenderedConfig(rendered(AUTOSCALING_FILE)).rateLimit.redis?.keyPrefix,
+        `${NAMESPACE}:items-items-service:`,
+      );
+      assert.equal(loadRenderedConfig(rendered(POSTGRES_FILE)).rateLimit.redis?.keyPrefix, 'items-prod:');
+    });
+
+    it('when the rate limit stays in memory, then the chart sets neither the store nor anything of Redis', () => {
+      const { container, env } = serviceContainer(rendered(POSTGRES_CHART_SECRET_FILE));
+      for (const variable of ['RATE_LIMIT_STORE', 'REDIS_URL_FILE', 'REDIS_KEY_PREFIX'])
+        assert.equal(env[variable], undefined);
+      assert.ok(!container.volumeMounts.some((m: any) => m.name === 'redis-url'));
+    });
+
+    it('when egress is restricted, then the service may reach the Redis port (at the given peers), and without Redis no such rule', async () => {
+      const policy = byKind(rendered(POSTGRES_FILE), 'NetworkPolicy').find((p) => hookOf(p) === undefined);
+      assert.ok(policy, 'no NetworkPolicy for the service');
+      assert.deepEqual(
+        policy.spec.egress.find((rule: any) => rule.ports?.[0]?.port === 6380),
+        { ports: [{ port: 6380, protocol: 'TCP' }], to: [{ ipBlock: { cidr: '10.30.0.0/16' } }] },
+      );
+      // The migration Job never talks to Redis.
+      const forJob = byKind(rendered(POSTGRES_FILE), 'NetworkPolicy').find((p) => hookOf(p) !== undefined);
+      assert.ok(!JSON.stringify(forJob?.spec.egress).includes('6380'));
+      const memory = await helm.template([POSTGRES_FILE], {
+        set: ['rateLimit.store=memory', 'rateLimit.redis.existingSecret='],
+      });
+      const withoutRedis = byKind(memory, 'NetworkPolicy').find((p) => hookOf(p) === undefined);
+      assert.ok(!JSON.stringify(withoutRedis?.spec.egress).includes('6380'));
+      const anywhere = await helm.template([POSTGRES_FILE], { set: ['networkPolicy.egress.redis.to=null'] });
+      const open = byKind(anywhere, 'NetworkPolicy').find((p) => hookOf(p) === undefined);
+      assert.ok(
+        open?.spec.egress.some(
+          (rule: any) => JSON.stringify(rule) === JSON.stringify({ ports: [{ port: 6380, protocol: 'TCP' }] }),
+        ),
+      );
+    });
+
+    // The rendered environment, run: two service processes (two replicas) with the URL mounted as the
+    // kubelet would, behind the Ingress (TRUST_PROXY=1), count one budget in a real Redis: the machine's
+    // (REDIS_TEST_URL, or 127.0.0.1:6379), else a throwaway redis-server. Needs dist/ (npm run build).
+    it('when two replicas run with the rendered environment on one Redis, then a client has one budget across both', async () => {
+      const redisChildren: ChildProcess[] = [];
+      let redisUrl = process.env.REDIS_TEST_URL ?? 'redis://127.0.0.1:6379';
+      if (!(await reachable(redisUrl))) {
+        const port = await freePort();
+        redisChildren.push(await startRedisServer(port));
+        redisUrl = `redis://127.0.0.1:${port}`;
+      }
+      const prefix = `items-helm-test-${randomBytes(6).toString('hex')}:`;
+      const image = readImageSpec(readDockerfile());
+      const files = makeTempDir('helm-redis-');
+      const servers: ServerProcess[] = [];
+      const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+      try {
+        const render = await helm.template([], {
+          set: [
+            'auth.disabled=true',
+            'ingress.enabled=true',
+            'config.rateLimitMax=2',
+            'config.rateLimitWindow=1h',
+            'rateLimit.store=redis',
+            'rateLimit.redis.existingSecret=items-redis',
+            `rateLimit.redis.keyPrefix=${prefix}`,
+          ],
+        });
+        const { env } = serviceContainer(render);
+        const urlFile = path.join(files.dir, 'redis-url');
+        writeFileSync(urlFile, `${redisUrl}\n`);
+        for (const replica of [0, 1]) {
+          servers.push(
+            await startServer(
+              {
+                ...image.env,
+                ...env,
+                REDIS_URL_FILE: urlFile,
+                HOST: '127.0.0.1',
+                PORT: '0',
+                DB_PATH: path.join(files.dir, `replica-${replica}`, 'items.json'),
+                SHUTDOWN_DRAIN_DELAY: '0s',
+              },
+              30_000,
+            ),
+          );
+        }
+        const get = async (server: ServerProcess, client: string) =>
+          (await jsonRequest(`${server.url}/items`, 'GET', undefined, { 'x-forwarded-for': client })).status;
+        const [first, second] = servers as [ServerProcess, ServerProcess];
+        assert.deepEqual(
+          [await get(first, '203.0.113.10'), await get(second, '203.0.113.10'), await get(first, '203.0.113.10')],
+          [200, 200, 429],
+        );
+        assert.equal(await get(second, '198.51.100.7'), 200, 'another client has a budget of its own');
+        assert.ok((await redis.keys(`${prefix}*`)).length > 0, 'nothing was counted under the key prefix');
+      } finally {
+        for (const server of servers) await server.stop();
+        const keys = await redis.keys(`${prefix}*`);
+        if (keys.length > 0) await redis.del(...keys);
+        redis.disconnect();
+        await Promise.all(redisChildren.map(stopRedisServer));
+        files.remove();
+      }
+    });
+
+    it('when rateLimit.store=redis has no Secret, then rendering fails and says how to make one', async () => {
+      const stderr = await helm.templateFailure([POSTGRES_CHART_SECRET_FILE], { set: ['rateLimit.store=redis'] });
+      assert.match(stderr, /rateLimit\.store=redis needs the Redis URL/);
+      assert.ok(stderr.includes('rateLimit.redis.existingSecret'));
+      assert.ok(stderr.includes('kubectl create secret generic'));
+    });
+
+    it('when a Redis Secret is named but the store stays memory, then rendering fails instead of ignoring it', async () => {
+      const stderr = await helm.templateFailure([DEFAULT_FILE], {
+        set: ['rateLimit.redis.existingSecret=items-redis'],
+      });
+      assert.match(stderr, /rateLimit\.redis\.existingSecret is set but rateLimit\.store is memory/);
+    });
+
+    for (const [value, message] of [
+      [
+        'rateLimit.store=memcached',
+        /rateLimit\.store: rateLimit\.store must be one of the following: "memory", "redis"/,
+      ],
+      ['rateLimit.redis.keyPrefix=items service', /rateLimit\.redis\.keyPrefix: Does not match pattern/],
+    ] as const) {
+      it(`when --set ${value}, then values.schema.json rejects it`, async () => {
+        const stderr = await helm.templateFailure([POSTGRES_FILE], { set: [value] });
+        assert.match(stderr, /values don't meet the specifications of the schema/);
+        assert.match(stderr, message);
+      });
+    }
+
+    it('when several replicas (or the autoscaler) count the rate limit in memory, then NOTES warns that each has its own budget', async () => {
+      const replicas = await helm.notes([POSTGRES_CHART_SECRET_FILE]);
+      assert.match(
+        replicas,
+        /WARNING: the rate limit is counted in each pod \(rateLimit\.store=memory\), and 2 replicas run/,
+      );
+      assert.match(replicas, /RATE_LIMIT_MAX x replicas/);
+      const autoscaled = await helm.notes([AUTOSCALING_FILE], {
+        set: ['rateLimit.store=memory', 'rateLimit.redis.existingSecret='],
+      });
+      assert.match(
+        autoscaled,
+        /WARNING: the rate limit is counted in each pod .*the autoscaler runs up\nto 6 replicas/,
+      );
+      // One replica, or no limit at all: nothing to warn of.
+      assert.doesNotMatch(await helm.notes([DEFAULT_FILE]), /counted in each pod/);
+      assert.doesNotMatch(
+        await helm.notes([POSTGRES_CHART_SECRET_FILE], { set: ['config.rateLimitMax=0'] }),
+        /counted in each pod/,
+      );
+    });
+
+    it('when the rate limit is in Redis, then NOTES names the Secret and the prefix, and says what an outage does', async () => {
+      const notes = await helm.notes([POSTGRES_FILE]);
+      assert.match(
+        notes,
+        /Rate limits are counted in Redis \(the URL from the Secret items-redis, keys\nprefixed "items-prod:"\)/,
+      );
+      assert.match(notes, /served without a limit/);
+      assert.doesNotMatch(notes, /WARNING/);
     });
   });
 

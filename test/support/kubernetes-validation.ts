@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import { Deployment } from 'kubernetes-models/apps/v1';
+import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { Job } from 'kubernetes-models/batch/v1';
 import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
@@ -41,6 +42,11 @@ const KINDS: Record<string, KindSchemas> = {
   'v1/Service': { model: Service, typeModule: 'kubernetes-types/core/v1', typeName: 'Service' },
   'v1/ServiceAccount': { model: ServiceAccount, typeModule: 'kubernetes-types/core/v1', typeName: 'ServiceAccount' },
   'apps/v1/Deployment': { model: Deployment, typeModule: 'kubernetes-types/apps/v1', typeName: 'Deployment' },
+  'autoscaling/v2/HorizontalPodAutoscaler': {
+    model: HorizontalPodAutoscaler,
+    typeModule: 'kubernetes-types/autoscaling/v2',
+    typeName: 'HorizontalPodAutoscaler',
+  },
   'batch/v1/Job': { model: Job, typeModule: 'kubernetes-types/batch/v1', typeName: 'Job' },
   'networking.k8s.io/v1/Ingress': { model: Ingress, typeModule: 'kubernetes-types/networking/v1', typeName: 'Ingress' },
   'networking.k8s.io/v1/NetworkPolicy': {

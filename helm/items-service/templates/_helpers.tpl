@@ -151,14 +151,77 @@ so a chart-made URL reaches the Job through a hook Secret of its own (templates/
 {{- end }}
 
 {{/*
+The fewest and the most replicas the Deployment runs: replicaCount, or with the autoscaler its
+minReplicas and maxReplicas (the Deployment then has no `replicas` of its own).
+*/}}
+{{- define "items-service.minReplicas" -}}
+{{- if .Values.autoscaling.enabled }}{{ int .Values.autoscaling.minReplicas }}{{ else }}{{ int .Values.replicaCount }}{{ end }}
+{{- end }}
+
+{{- define "items-service.maxReplicas" -}}
+{{- if .Values.autoscaling.enabled }}{{ int .Values.autoscaling.maxReplicas }}{{ else }}{{ int .Values.replicaCount }}{{ end }}
+{{- end }}
+
+{{/*
 "true" when the PodDisruptionBudget is rendered: podDisruptionBudget.enabled, or, when that is null,
-more than one replica (a drain then takes one pod at a time and the others keep serving).
+more than one replica at the least (a drain then takes one pod at a time and the others keep serving).
 */}}
 {{- define "items-service.pdbEnabled" -}}
 {{- $enabled := .Values.podDisruptionBudget.enabled }}
 {{- if kindIs "invalid" $enabled }}
-{{- if gt (int .Values.replicaCount) 1 }}true{{ end }}
+{{- if gt (int (include "items-service.minReplicas" .)) 1 }}true{{ end }}
 {{- else if $enabled }}true{{ end }}
+{{- end }}
+
+{{/*
+TRUST_PROXY as the service gets it, empty for none. The user's config.trustProxy wins (false: none);
+left empty, the chart's own Ingress is trusted as one hop: otherwise every client would arrive from
+the ingress controller's address and share its rate-limit bucket.
+*/}}
+{{- define "items-service.trustProxy" -}}
+{{- $trust := .Values.config.trustProxy }}
+{{- if kindIs "bool" $trust }}
+{{- else if and (not (kindIs "invalid" $trust)) (ne (toString $trust) "") }}{{ toString $trust }}
+{{- else if .Values.ingress.enabled }}1
+{{- end }}
+{{- end }}
+
+{{/*
+"true" when the rate limit is counted in Redis (rateLimit.store=redis), else empty.
+*/}}
+{{- define "items-service.redis" -}}
+{{- if eq .Values.rateLimit.store "redis" }}true{{ end }}
+{{- end }}
+
+{{/*
+Where the Redis URL is mounted; the service reads REDIS_URL_FILE there.
+*/}}
+{{- define "items-service.redisMountPath" -}}
+/var/run/secrets/items-service-redis
+{{- end }}
+
+{{/*
+REDIS_KEY_PREFIX: rateLimit.redis.keyPrefix, or one per release and namespace, so that two releases
+sharing a Redis never share budgets. Namespaces and fullnames are DNS labels: the service's pattern
+([A-Za-z0-9:._-], 1-64) accepts them.
+*/}}
+{{- define "items-service.redisKeyPrefix" -}}
+{{- .Values.rateLimit.redis.keyPrefix | default (printf "%s:%s:" .Release.Namespace (include "items-service.fullname" .) | trunc 64) }}
+{{- end }}
+
+{{/*
+The NetworkPolicyEgressRule to Redis: its port, to the peers of networkPolicy.egress.redis.to (empty:
+any destination).
+*/}}
+{{- define "items-service.redisEgress" -}}
+{{- $redis := .Values.networkPolicy.egress.redis -}}
+- ports:
+    - port: {{ $redis.port }}
+      protocol: TCP
+  {{- with $redis.to }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
 {{- end }}
 
 {{/*
@@ -206,6 +269,42 @@ database: store.driver=postgres needs the database URL (postgres://user:password
 {{- if or $db.url $db.existingSecret }}
 {{- fail "database.url or database.existingSecret is set but store.driver is json-file: set store.driver=postgres to use the database" }}
 {{- end }}
+{{- if .Values.autoscaling.enabled }}
+{{- fail "autoscaling.enabled=true needs store.driver=postgres: the JSON-file store is owned by one process, so it runs exactly one replica" }}
+{{- end }}
+{{- end }}
+{{- $hpa := .Values.autoscaling }}
+{{- if $hpa.enabled }}
+{{- if gt (int $hpa.minReplicas) (int $hpa.maxReplicas) }}
+{{- fail (printf "autoscaling.minReplicas (%d) must not be above autoscaling.maxReplicas (%d)" (int $hpa.minReplicas) (int $hpa.maxReplicas)) }}
+{{- end }}
+{{- $cpu := not (kindIs "invalid" $hpa.targetCPUUtilizationPercentage) }}
+{{- $memory := not (kindIs "invalid" $hpa.targetMemoryUtilizationPercentage) }}
+{{- if not (or $cpu $memory) }}
+{{- fail "autoscaling: set autoscaling.targetCPUUtilizationPercentage or autoscaling.targetMemoryUtilizationPercentage (or both): the autoscaler needs a metric" }}
+{{- end }}
+{{- $requests := (.Values.resources | default dict).requests | default dict }}
+{{- if and $cpu (not $requests.cpu) }}
+{{- fail "autoscaling: a CPU target is a percentage of resources.requests.cpu, which is not set: set it (e.g. --set resources.requests.cpu=100m), or the autoscaler cannot compute the use and never scales" }}
+{{- end }}
+{{- if and $memory (not $requests.memory) }}
+{{- fail "autoscaling: a memory target is a percentage of resources.requests.memory, which is not set: set it (e.g. --set resources.requests.memory=128Mi), or the autoscaler cannot compute the use and never scales" }}
+{{- end }}
+{{- end }}
+{{- $redis := .Values.rateLimit.redis }}
+{{- if include "items-service.redis" . }}
+{{- if not $redis.existingSecret }}
+{{- fail `
+rateLimit: rateLimit.store=redis needs the Redis URL (redis://[:password@]host:6379). Create a Secret
+holding it and name it in rateLimit.redis.existingSecret (its key: rateLimit.redis.existingSecretKey,
+"redis-url" by default), e.g.
+  kubectl create secret generic items-redis --from-literal=redis-url='redis://:PASSWORD@redis:6379'` }}
+{{- end }}
+{{- else if $redis.existingSecret }}
+{{- fail "rateLimit.redis.existingSecret is set but rateLimit.store is memory: set rateLimit.store=redis to count the rate limit in Redis" }}
+{{- end }}
+{{- if eq (toString .Values.config.trustProxy) "true" }}
+{{- fail "config.trustProxy=true would believe any X-Forwarded-For, so every client could pick its rate-limit bucket: give the number of proxy hops (e.g. 1), the proxies' addresses, or false for none" }}
 {{- end }}
 {{- $auth := .Values.auth }}
 {{- if and $auth.existingSecret (or $auth.apiKeys $auth.adminApiKeys) }}
@@ -234,6 +333,12 @@ auth: with config.appEnv=prod the service refuses to start without API keys. Cho
 {{- $pdb := .Values.podDisruptionBudget }}
 {{- if and (include "items-service.pdbEnabled" .) (eq (kindIs "invalid" $pdb.minAvailable) (kindIs "invalid" $pdb.maxUnavailable)) }}
 {{- fail "podDisruptionBudget: set exactly one of minAvailable and maxUnavailable (the other null)" }}
+{{- end }}
+{{- /* A number only: what a percentage leaves depends on the replicas of the moment. */}}
+{{- if and $hpa.enabled (include "items-service.pdbEnabled" .) (not (kindIs "invalid" $pdb.minAvailable)) (not (kindIs "string" $pdb.minAvailable)) }}
+{{- if ge (int $pdb.minAvailable) (int $hpa.minReplicas) }}
+{{- fail (printf "podDisruptionBudget.minAvailable (%d) must be below autoscaling.minReplicas (%d): when the autoscaler is at its minimum no pod could be evicted, and node drains would hang" (int $pdb.minAvailable) (int $hpa.minReplicas)) }}
+{{- end }}
 {{- end }}
 {{- end }}
 

@@ -35,7 +35,7 @@ import { writeSnapshot } from '../src/items/json-file/snapshot-writer.js';
 import { StoreFiles } from '../src/items/json-file/store-files.js';
 import { startProdNodeFlags } from '../scripts/start-flags.js';
 import { freePort } from '../test/support/ports.js';
-import { createTestDatabase, PG_SERVER_URL, type TestDatabase } from '../test/support/postgres.js';
+import { createTestDatabase, postgresServerUrl, type TestDatabase } from '../test/support/postgres.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const RESULTS = path.join(ROOT, 'bench/results');
@@ -523,13 +523,15 @@ async function seedDatabase(seedStore: string, size: number, workDir: string): P
 async function copyDatabase(seed: TestDatabase): Promise<{ url: string; drop: () => Promise<void> }> {
   const seedName = new URL(seed.url).pathname.slice(1);
   const name = `${seedName}_run${(copies += 1)}`;
-  await withClient(PG_SERVER_URL, (client) => client.query(`create database ${name} template ${seedName}`));
+  await withClient(await postgresServerUrl(), (client) => client.query(`create database ${name} template ${seedName}`));
   const url = new URL(seed.url);
   url.pathname = `/${name}`;
   return {
     url: url.toString(),
     drop: async () => {
-      await withClient(PG_SERVER_URL, (client) => client.query(`drop database if exists ${name} with (force)`));
+      await withClient(await postgresServerUrl(), (client) =>
+        client.query(`drop database if exists ${name} with (force)`),
+      );
     },
   };
 }
@@ -538,7 +540,7 @@ async function copyDatabase(seed: TestDatabase): Promise<{ url: string; drop: ()
 async function describePostgres(): Promise<{ settings: Record<string, string>; summary: string }> {
   const names = ['server_version', 'fsync', 'synchronous_commit', 'wal_sync_method', 'max_connections'];
   const settings: Record<string, string> = {};
-  await withClient(PG_SERVER_URL, async (client) => {
+  await withClient(await postgresServerUrl(), async (client) => {
     for (const name of names)
       settings[name] = (await client.query<Record<string, string>>(`show ${name}`)).rows[0]![name]!;
   });

@@ -17,7 +17,7 @@ import { type ImageSpec, readDockerfile, readImageSpec } from './support/dockerf
 import { jsonRequest } from './support/http.js';
 import { startOtlpReceiver, type OtlpReceiver } from './support/otlp-receiver.js';
 import { freePort } from './support/ports.js';
-import { createTestDatabase, PG_SERVER_URL, type TestDatabase } from './support/postgres.js';
+import { createTestDatabase, postgresServerUrl, type TestDatabase } from './support/postgres.js';
 import { PROMTOOL_BIN } from './support/prometheus.js';
 import { PROJECT_ROOT, type ServerProcess, startServer } from './support/server-process.js';
 import { makeTempDir } from './support/temp-dir.js';
@@ -408,7 +408,7 @@ describe('docker-compose.yml, the postgres profile (docker compose --profile pos
 
     it("when the postgres service's health check runs against the server, then it passes", async () => {
       const [, command, ...args] = postgres.healthcheck!.test;
-      const local = new URL(PG_SERVER_URL);
+      const local = new URL(await postgresServerUrl());
       // The container asks its own server over TCP; here that is the test server's address.
       args[args.indexOf('-h') + 1] = local.hostname;
       const result = await runCommand([command!, ...args], {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import pg from 'pg';
 import { jsonRequest } from './support/http.js';
 import { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from './support/otlp-receiver.js';
-import { createTestDatabase, PG_SERVER_URL, type TestDatabase } from './support/postgres.js';
+import { createTestDatabase, postgresServerUrl, type TestDatabase } from './support/postgres.js';
 import { type Exposition, parseExposition, promtoolCheckMetrics } from './support/prometheus.js';
 import { type ServerProcess, startServer } from './support/server-process.js';
 import { makeTempDir } from './support/temp-dir.js';
@@ -82,7 +82,7 @@ describe('PostgreSQL store observability (built server, real PostgreSQL, /metric
       database = await createTestDatabase();
       await database.migrate();
       databaseName = new URL(database.url).pathname.slice(1);
-      const superuser = admin(PG_SERVER_URL);
+      const superuser = admin(await postgresServerUrl());
       await superuser.connect();
       await superuser.query(`create role ${user} login password '${password}'`).finally(() => superuser.end());
       const owner = admin(database.url);
@@ -112,7 +112,7 @@ describe('PostgreSQL store observability (built server, real PostgreSQL, /metric
       await server?.stop();
       await receiver?.close();
       await database?.drop();
-      const cleanup = admin(PG_SERVER_URL);
+      const cleanup = admin(await postgresServerUrl());
       await cleanup.connect();
       await cleanup.query(`drop role if exists ${user}`).finally(() => cleanup.end());
     });

@@ -133,7 +133,8 @@ const PROBLEMS: Record<number, { description: string; headers?: HeaderRefs }> = 
   },
   500: { description: 'An unexpected error (INTERNAL_ERROR); quote the request id.' },
   503: {
-    description: 'The store cannot take writes now (STORE_UNAVAILABLE); nothing was changed, retry later.',
+    description:
+      'The store does not answer now (STORE_UNAVAILABLE: the JSON file after a failed write, or PostgreSQL unreachable or too slow); nothing was changed, retry after Retry-After.',
     headers: RESPONSE_HEADERS.retryAfter,
   },
 };

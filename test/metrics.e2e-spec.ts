@@ -5,7 +5,6 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { diagnostic } from './support/diagnostic.js';
-import { setTimeout as delay } from 'node:timers/promises';
 import { Pool } from 'undici';
 import { EXIT_CODES } from '../src/lifecycle/exit-codes.js';
 import { assertProblem, jsonRequest } from './support/http.js';
@@ -16,6 +15,10 @@ import {
   parseExposition,
   type PrometheusServer,
   promtoolCheckMetrics,
+  type Scrape,
+  sampleValue,
+  scrape,
+  scrapeUntil,
   startPrometheus,
 } from './support/prometheus.js';
 import { freePort } from './support/ports.js';
@@ -52,49 +55,8 @@ const LABEL_VALUES: Record<string, RegExp> = {
 
 const hex = (bytes: number) => randomBytes(bytes).toString('hex');
 
-interface Scrape {
-  contentType: string;
-  text: string;
-  exposition: Exposition;
-}
-
-async function scrape(url: string): Promise<Scrape> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(5_000) });
-  const text = await response.text();
-  const contentType = response.headers.get('content-type') ?? '';
-  if (response.status !== 200) throw new Error(`GET ${url} answered ${response.status}: ${text}`);
-  return { contentType, text, exposition: parseExposition(text) };
-}
-
-/**
- * Scrapes until `accept` holds. The counters are incremented in Fastify's onResponse hook, which may
- * run after the client has read the response: a scrape right after a request can miss it.
- */
-async function scrapeUntil(
-  url: string,
-  accept: (exposition: Exposition) => boolean,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<Scrape> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const scraped = await scrape(url);
-    if (accept(scraped.exposition)) return scraped;
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what} in:\n${scraped.text}`);
-    await delay(20);
-  }
-}
-
-/** The value of the sample with exactly these labels; undefined when there is none. */
-function valueOf(exposition: Exposition, name: string, labels: Record<string, string> = {}): number | undefined {
-  const wanted = JSON.stringify(Object.entries(labels).sort());
-  return exposition.samples.find(
-    (sample) => sample.name === name && JSON.stringify(Object.entries(sample.labels).sort()) === wanted,
-  )?.value;
-}
-
 const requests = (exposition: Exposition, method: string, route: string, status: number) =>
-  valueOf(exposition, 'http_requests_total', { method, route, status_code: String(status) });
+  sampleValue(exposition, 'http_requests_total', { method, route, status_code: String(status) });
 
 /** All requests counted, except the scrapes themselves. */
 const apiRequestTotal = (exposition: Exposition) =>
@@ -216,8 +178,8 @@ describe('Metrics (built server, GET /metrics, promtool and a real Prometheus on
       );
 
       // Three created, one deleted.
-      assert.equal(valueOf(exposition, 'items_store_items'), 2);
-      assert.ok(valueOf(exposition, 'items_store_journal_bytes')! > 0, 'the journal holds the writes');
+      assert.equal(sampleValue(exposition, 'items_store_items'), 2);
+      assert.ok(sampleValue(exposition, 'items_store_journal_bytes')! > 0, 'the journal holds the writes');
 
       // Each store operation once per call the API made: a PATCH reads before it writes.
       const operations = Object.fromEntries(
@@ -236,13 +198,13 @@ describe('Metrics (built server, GET /metrics, promtool and a real Prometheus on
       // One duration per operation, whatever its outcome.
       for (const [op, count] of Object.entries({ insert: 3, find: 3, list: 1, replace: 1, remove: 1 }))
         assert.equal(
-          valueOf(exposition, 'items_store_operation_duration_seconds_count', { op }),
+          sampleValue(exposition, 'items_store_operation_duration_seconds_count', { op }),
           count,
           `duration count of ${op}`,
         );
-      const fsyncs = valueOf(exposition, 'items_store_fsync_duration_seconds_count')!;
+      const fsyncs = sampleValue(exposition, 'items_store_fsync_duration_seconds_count')!;
       assert.ok(fsyncs >= 1 && fsyncs <= 5, `${fsyncs} fsyncs for 5 sequential writes`);
-      assert.equal(valueOf(exposition, 'http_requests_in_flight'), 1, 'the scrape itself is in flight');
+      assert.equal(sampleValue(exposition, 'http_requests_in_flight'), 1, 'the scrape itself is in flight');
     });
 
     it('then requests are counted by route template (/items/{id}, unmatched), with a histogram per series, and no id or path in any label', () => {
@@ -266,9 +228,9 @@ describe('Metrics (built server, GET /metrics, promtool and a real Prometheus on
 
       // The histogram has the counter's series, and its +Inf bucket and count agree with the counter.
       for (const sample of exposition.samples.filter((s) => s.name === 'http_requests_total')) {
-        const count = valueOf(exposition, 'http_request_duration_seconds_count', sample.labels);
+        const count = sampleValue(exposition, 'http_request_duration_seconds_count', sample.labels);
         assert.equal(count, sample.value, `histogram count of ${JSON.stringify(sample.labels)}`);
-        const inf = valueOf(exposition, 'http_request_duration_seconds_bucket', { ...sample.labels, le: '+Inf' });
+        const inf = sampleValue(exposition, 'http_request_duration_seconds_bucket', { ...sample.labels, le: '+Inf' });
         assert.equal(inf, sample.value);
       }
 
@@ -613,7 +575,7 @@ describe('Metrics (built server, GET /metrics, promtool and a real Prometheus on
           'the POST on the metrics port',
         );
         assert.match(first.contentType, /^text\/plain; version=0\.0\.4/);
-        assert.equal(valueOf(first.exposition, 'items_store_items'), 1);
+        assert.equal(sampleValue(first.exposition, 'items_store_items'), 1);
 
         const onApiPort = await jsonRequest(`${server.url}/metrics`, 'GET');
         assertProblem(onApiPort, 404);

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { jsonRequest } from './support/http.js';
 import { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from './support/otlp-receiver.js';
 import { createTestDatabase, postgresServerUrl, type TestDatabase } from './support/postgres.js';
-import { type Exposition, parseExposition, promtoolCheckMetrics } from './support/prometheus.js';
+import { type Exposition, promtoolCheckMetrics, sampleValue, scrape, scrapeUntil } from './support/prometheus.js';
 import { type ServerProcess, startServer } from './support/server-process.js';
 import { makeTempDir } from './support/temp-dir.js';
 import { waitFor } from './support/timing.js';
@@ -21,45 +21,14 @@ const ADMIN_SHUTDOWN = '57P01';
 const hex = (bytes: number) => randomBytes(bytes).toString('hex');
 const traceparent = (traceId: string) => `00-${traceId}-${hex(8)}-01`;
 
-async function scrape(url: string): Promise<{ text: string; exposition: Exposition }> {
-  const response = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5_000) });
-  const text = await response.text();
-  if (response.status !== 200) throw new Error(`GET /metrics answered ${response.status}: ${text}`);
-  return { text, exposition: parseExposition(text) };
-}
-
-/** Scrapes until `accept` holds: counters move in hooks that may run after the client has its response. */
-async function scrapeUntil(
-  url: string,
-  accept: (exposition: Exposition) => boolean,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<Exposition> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const { text, exposition } = await scrape(url);
-    if (accept(exposition)) return exposition;
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what} in:\n${text}`);
-    await delay(20);
-  }
-}
-
-/** The value of the sample with exactly these labels; undefined when there is none. */
-function valueOf(exposition: Exposition, name: string, labels: Record<string, string> = {}): number | undefined {
-  const wanted = JSON.stringify(Object.entries(labels).sort());
-  return exposition.samples.find(
-    (sample) => sample.name === name && JSON.stringify(Object.entries(sample.labels).sort()) === wanted,
-  )?.value;
-}
-
 const storeOps = (exposition: Exposition, op: string, outcome: string) =>
-  valueOf(exposition, 'items_store_operations_total', { op, outcome }) ?? 0;
+  sampleValue(exposition, 'items_store_operations_total', { op, outcome }) ?? 0;
 
 const pool = (exposition: Exposition) => ({
-  used: valueOf(exposition, 'items_store_pool_connections', { state: 'used' }),
-  idle: valueOf(exposition, 'items_store_pool_connections', { state: 'idle' }),
-  pending: valueOf(exposition, 'items_store_pool_pending_requests'),
-  max: valueOf(exposition, 'items_store_pool_max_connections'),
+  used: sampleValue(exposition, 'items_store_pool_connections', { state: 'used' }),
+  idle: sampleValue(exposition, 'items_store_pool_connections', { state: 'idle' }),
+  pending: sampleValue(exposition, 'items_store_pool_pending_requests'),
+  max: sampleValue(exposition, 'items_store_pool_max_connections'),
 });
 
 /** Every string a span carries: attributes, events' attributes, resource. */
@@ -120,7 +89,7 @@ describe('PostgreSQL store observability (built server, real PostgreSQL, /metric
     const spansOf = (traceId: string) => receiver.spans.filter((span) => span.traceId === traceId);
 
     it('then each store operation is counted by operation and outcome, as on the JSON file, and /metrics passes promtool', async () => {
-      const before = (await scrape(server.url)).exposition;
+      const before = (await scrape(`${server.url}/metrics`)).exposition;
       const created = await jsonRequest(`${server.url}/items`, 'POST', { name: 'counted' });
       assert.equal(created.status, 201);
       const id = created.body.id as string;
@@ -156,24 +125,26 @@ describe('PostgreSQL store observability (built server, real PostgreSQL, /metric
       ];
       const moved = (exposition: Exposition) =>
         expected.map(([op, outcome]) => storeOps(exposition, op, outcome) - storeOps(before, op, outcome));
-      const after = await scrapeUntil(
-        server.url,
-        (exposition) => storeOps(exposition, 'remove', 'not_found') > storeOps(before, 'remove', 'not_found'),
-        'the last DELETE’s store operation',
-      );
+      const after = (
+        await scrapeUntil(
+          `${server.url}/metrics`,
+          (exposition) => storeOps(exposition, 'remove', 'not_found') > storeOps(before, 'remove', 'not_found'),
+          'the last DELETE’s store operation',
+        )
+      ).exposition;
       assert.deepEqual(
         moved(after),
         expected.map(([, , count]) => count),
       );
       assert.equal(after.types.get('items_store_operation_duration_seconds'), 'histogram');
 
-      const { text } = await scrape(server.url);
+      const { text } = await scrape(`${server.url}/metrics`);
       const checked = await promtoolCheckMetrics(text);
       assert.deepEqual(checked, { code: 0, output: '' });
     });
 
     it('then the pool gauges show its connections by state and its limit, and no label holds the user or the password', async () => {
-      const { text, exposition } = await scrape(server.url);
+      const { text, exposition } = await scrape(`${server.url}/metrics`);
       assert.equal(exposition.types.get('items_store_pool_connections'), 'gauge');
       assert.equal(exposition.types.get('items_store_pool_pending_requests'), 'gauge');
       assert.equal(exposition.types.get('items_store_pool_max_connections'), 'gauge');
@@ -257,23 +228,27 @@ describe('PostgreSQL store observability (built server, real PostgreSQL, /metric
         // already, before any query, and could not be told from a query at the lock.
         await lock();
         const warmUp = Promise.all(Array.from({ length: POOL_MAX }, () => get()));
-        await scrapeUntil(server.url, (exposition) => pool(exposition).used === POOL_MAX, 'the pool full');
+        await scrapeUntil(`${server.url}/metrics`, (exposition) => pool(exposition).used === POOL_MAX, 'the pool full');
         await holder.query('commit');
         assert.deepEqual(new Set((await warmUp).map((response) => response.status)), new Set([200]));
-        const before = await scrapeUntil(
-          server.url,
-          (exposition) => pool(exposition).idle === POOL_MAX,
-          `${POOL_MAX} idle connections`,
-        );
+        const before = (
+          await scrapeUntil(
+            `${server.url}/metrics`,
+            (exposition) => pool(exposition).idle === POOL_MAX,
+            `${POOL_MAX} idle connections`,
+          )
+        ).exposition;
 
         await lock();
         const traces = Array.from({ length: 2 * POOL_MAX }, () => hex(16));
         const responses = Promise.all(traces.map((traceId) => get(traceId)));
-        const full = await scrapeUntil(
-          server.url,
-          (exposition) => pool(exposition).pending === POOL_MAX,
-          `${POOL_MAX} queries waiting for a connection`,
-        );
+        const full = (
+          await scrapeUntil(
+            `${server.url}/metrics`,
+            (exposition) => pool(exposition).pending === POOL_MAX,
+            `${POOL_MAX} queries waiting for a connection`,
+          )
+        ).exposition;
         assert.deepEqual(pool(full), { used: POOL_MAX, idle: 0, pending: POOL_MAX, max: POOL_MAX });
 
         // The pool counts a connection as used once it is checked out: wait until each query is at the lock.
@@ -293,7 +268,7 @@ describe('PostgreSQL store observability (built server, real PostgreSQL, /metric
         );
         assert.equal(terminated.rowCount, POOL_MAX);
         await scrapeUntil(
-          server.url,
+          `${server.url}/metrics`,
           (exposition) =>
             storeOps(exposition, 'find', 'unavailable') - storeOps(before, 'find', 'unavailable') >= POOL_MAX &&
             pool(exposition).pending === 0,
@@ -305,11 +280,13 @@ describe('PostgreSQL store observability (built server, real PostgreSQL, /metric
         assert.ok(unavailable >= POOL_MAX, `statuses: ${JSON.stringify(statuses)}`);
         assert.equal(statuses.filter((status) => status === 200).length, statuses.length - unavailable);
 
-        const idle = await scrapeUntil(
-          server.url,
-          (exposition) => pool(exposition).used === 0,
-          'every connection back in the pool',
-        );
+        const idle = (
+          await scrapeUntil(
+            `${server.url}/metrics`,
+            (exposition) => pool(exposition).used === 0,
+            'every connection back in the pool',
+          )
+        ).exposition;
         assert.equal(pool(idle).pending, 0);
         assert.ok(pool(idle).idle! <= POOL_MAX);
         assert.equal(storeOps(idle, 'find', 'unavailable') - storeOps(before, 'find', 'unavailable'), unavailable);
@@ -369,7 +346,7 @@ describe('PostgreSQL store observability (built server, real PostgreSQL, /metric
         { traceparent: traceparent(traceId) },
       );
       assert.equal(created.status, 201);
-      const { exposition } = await scrape(server.url);
+      const { exposition } = await scrape(`${server.url}/metrics`);
       const poolFamilies = [...exposition.types.keys()].filter((family) => family.startsWith('items_store_pool_'));
       assert.deepEqual(poolFamilies, []);
       await waitFor(() => spansOf(traceId).some((span) => span.name === 'store insert'), 'the insert span');

@@ -3,19 +3,13 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { Redis } from 'ioredis';
-import { diagnostic } from './support/diagnostic.js';
 import { assertProblem, jsonRequest } from './support/http.js';
 import { logLines } from './support/logs.js';
 import { freePort } from './support/ports.js';
 import { runServerToExit, type ServerProcess, startServer } from './support/server-process.js';
-import { reachable, startRedisServer, stopRedisServer } from './support/redis.js';
+import { startRedisServer, stopRedisServer, testRedisUrl } from './support/redis.js';
 import { makeTempDir } from './support/temp-dir.js';
 
-/**
- * The Redis the tests share: REDIS_TEST_URL, or the machine's own on 127.0.0.1:6379; without one, a
- * throwaway `redis-server` (Debian's `redis-server` package) on a free port.
- */
-const SHARED_REDIS_URL = process.env.REDIS_TEST_URL ?? 'redis://127.0.0.1:6379';
 const LIMIT = 6;
 const FAILURES_METRIC = 'items_rate_limit_store_failures_total';
 
@@ -59,14 +53,7 @@ describe('Rate limits in Redis (RATE_LIMIT_STORE=redis), across two service proc
   let redisUrl: string;
 
   beforeAll(async () => {
-    if (await reachable(SHARED_REDIS_URL)) {
-      redisUrl = SHARED_REDIS_URL;
-    } else {
-      const port = await freePort();
-      redisServers.push(await startRedisServer(port));
-      redisUrl = `redis://127.0.0.1:${port}`;
-      diagnostic(`no Redis at ${SHARED_REDIS_URL}: using a throwaway redis-server on port ${port}`);
-    }
+    redisUrl = await testRedisUrl(redisServers);
   });
   afterAll(async () => {
     await Promise.all(servers.map((server) => server.stop('SIGKILL')));

@@ -6,16 +6,10 @@ import { Logger } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { Counter, Registry } from 'prom-client';
 import { freePort } from '../../test/support/ports.js';
-import { reachable, startRedisServer, stopRedisServer } from '../../test/support/redis.js';
+import { startRedisServer, stopRedisServer, testRedisUrl } from '../../test/support/redis.js';
 import { waitFor } from '../../test/support/timing.js';
 import { RateLimitStoreUnavailableError, RedisThrottlerStorage } from './redis-throttler.storage.js';
 
-/**
- * The storage in this process against a real Redis (the machine's, or a throwaway redis-server), so that
- * its connection handling is measured by the coverage run; test/rate-limit-redis.e2e-spec.ts drives the
- * same paths through two service processes.
- */
-const SHARED_REDIS_URL = process.env.REDIS_TEST_URL ?? 'redis://127.0.0.1:6379';
 const WINDOW_MS = 60_000;
 
 describe('RedisThrottlerStorage', () => {
@@ -25,13 +19,7 @@ describe('RedisThrottlerStorage', () => {
   let redisUrl: string;
 
   beforeAll(async () => {
-    if (await reachable(SHARED_REDIS_URL)) {
-      redisUrl = SHARED_REDIS_URL;
-    } else {
-      const port = await freePort();
-      redisServers.push(await startRedisServer(port));
-      redisUrl = `redis://127.0.0.1:${port}`;
-    }
+    redisUrl = await testRedisUrl(redisServers);
   });
   // The storage logs through Nest's Logger; the tests read what it logged instead of printing it.
   let warn: jest.Spied<Logger['warn']>;

@@ -10,6 +10,7 @@ import type { StoredItem } from '../support/items.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 import { Random, seedFromEnv } from '../support/random.js';
 import { type ServerProcess, startServer } from '../support/server-process.js';
+import { reconcileWrites, type WriteAttempt } from './support/reconcile.js';
 
 /** CI runs 50 (about a minute); PG_CRASH_KILLS=500 runs more. */
 const KILLS = Number(process.env.PG_CRASH_KILLS ?? 50);
@@ -24,14 +25,6 @@ const STANDBY = 3;
 const KILL_AFTER_MS: [number, number] = [20, 800];
 
 type Op = 'create' | 'update';
-
-/** A write sent, and what its id held (as acknowledged) just before. */
-interface Attempt {
-  op: Op;
-  id: string;
-  name: string;
-  before: StoredItem | undefined;
-}
 
 interface Report {
   seed: number;
@@ -102,7 +95,7 @@ describe('Durability: kill -9 of a service on PostgreSQL under load', () => {
         report.waitedForStartsMs += Math.round(performance.now() - waitingSince);
         if (round + standby.length <= KILLS) startStandby();
         const dispatcher = new Agent({ connections: CLIENTS });
-        const inFlight = new Map<string, Attempt>();
+        const inFlight = new Map<string, WriteAttempt>();
         let killed = false;
         const url = server.url;
         let firstAcknowledged!: () => void;
@@ -114,7 +107,7 @@ describe('Durability: kill -9 of a service on PostgreSQL under load', () => {
           while (!killed) {
             const create = owned.length === 0 || random.next() < (owned.length < 20 ? 0.5 : 0.1);
             const id = create ? `${prefix}${nextId++}` : random.pick(owned);
-            const attempt: Attempt = {
+            const attempt: WriteAttempt = {
               op: create ? 'create' : 'update',
               id,
               name: `n${nextName++}`,
@@ -143,7 +136,7 @@ describe('Durability: kill -9 of a service on PostgreSQL under load', () => {
               report.violations.push(`round ${round}: ${attempt.op} ${id} answered ${status} ${body}`);
               return;
             }
-            report.acknowledged[attempt.op]++;
+            report.acknowledged[create ? 'create' : 'update']++;
             firstAcknowledged();
             if (create) owned.push(id);
             expected.set(id, JSON.parse(body) as StoredItem);
@@ -160,7 +153,7 @@ describe('Durability: kill -9 of a service on PostgreSQL under load', () => {
         report.kills++;
 
         const actual = await readDatabase(database.url);
-        for (const violation of reconcile(expected, inFlight, actual, report))
+        for (const violation of reconcileWrites(expected, inFlight, actual, report))
           report.violations.push(`round ${round}: ${violation}`);
       }
     } finally {
@@ -177,61 +170,3 @@ describe('Durability: kill -9 of a service on PostgreSQL under load', () => {
     assert.ok(report.acknowledged.create > 0 && report.acknowledged.update > 0, JSON.stringify(report.acknowledged));
   });
 });
-
-/**
- * Compares the database with the acknowledged writes. A write whose answer never came may have
- * committed or not, but only whole; the expectation then follows what the database holds.
- */
-function reconcile(
-  expected: Map<string, StoredItem>,
-  inFlight: ReadonlyMap<string, Attempt>,
-  actual: ReadonlyMap<string, StoredItem>,
-  report: Report,
-): string[] {
-  const violations: string[] = [];
-  for (const attempt of inFlight.values()) {
-    report.inFlight++;
-    const found = actual.get(attempt.id);
-    if (same(found, attempt.before)) continue;
-    if (appliedWhole(attempt, found)) {
-      report.inFlightApplied++;
-      expected.set(attempt.id, found!);
-      continue;
-    }
-    violations.push(
-      `unacknowledged ${attempt.op} of ${attempt.id} left ${JSON.stringify(found)}: neither the acknowledged state ` +
-        `(${JSON.stringify(attempt.before)}) nor the write applied whole`,
-    );
-  }
-  for (const [id, item] of expected) {
-    if (inFlight.has(id)) continue;
-    const found = actual.get(id);
-    if (!found) violations.push(`acknowledged item ${id} (version ${item.version}) is not in the database`);
-    else if (!same(found, item))
-      violations.push(`item ${id} is ${JSON.stringify(found)} in the database, acknowledged ${JSON.stringify(item)}`);
-  }
-  for (const id of actual.keys())
-    if (!expected.has(id) && !inFlight.has(id))
-      violations.push(`item ${id} is in the database, but no write created it`);
-  return violations;
-}
-
-function appliedWhole(attempt: Attempt, found: StoredItem | undefined): boolean {
-  if (!found || found.name !== attempt.name) return false;
-  if (attempt.op === 'create') return found.version === 1 && found.created_at === found.updated_at;
-  const before = attempt.before!;
-  return (
-    found.version === before.version + 1 &&
-    found.created_at === before.created_at &&
-    found.updated_at >= before.updated_at
-  );
-}
-
-/** Field by field: the API's body and a row read back need not list the fields in one order. */
-function same(a: StoredItem | undefined, b: StoredItem | undefined): boolean {
-  if (a === undefined || b === undefined) return a === b;
-  const fields = (item: StoredItem) => [item.id, item.name, item.created_at, item.updated_at, item.version];
-  return (
-    Object.keys(a).length === 5 && Object.keys(b).length === 5 && fields(a).every((value, n) => value === fields(b)[n])
-  );
-}

@@ -268,3 +268,50 @@ async function startPrometheusOnce(
 
   return { url, readyAfterMs, output: () => output, query, queryUntil, stop };
 }
+
+/** One GET of a metrics endpoint, parsed. */
+export interface Scrape {
+  contentType: string;
+  text: string;
+  exposition: Exposition;
+}
+
+/** GETs `url` (the metrics endpoint itself, e.g. `${server.url}/metrics`) and parses what it serves. */
+export async function scrape(url: string): Promise<Scrape> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+  const text = await response.text();
+  const contentType = response.headers.get('content-type') ?? '';
+  if (response.status !== 200) throw new Error(`GET ${url} answered ${response.status}: ${text}`);
+  return { contentType, text, exposition: parseExposition(text) };
+}
+
+/**
+ * Scrapes until `accept` holds. The service counts a request in a hook that may run after the client
+ * has read the response: a scrape right after a request can miss it.
+ */
+export async function scrapeUntil(
+  url: string,
+  accept: (exposition: Exposition) => boolean,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<Scrape> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const scraped = await scrape(url);
+    if (accept(scraped.exposition)) return scraped;
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what} in:\n${scraped.text}`);
+    await delay(20);
+  }
+}
+
+/** The value of the sample with exactly these labels; undefined when there is none. */
+export function sampleValue(
+  exposition: Exposition,
+  name: string,
+  labels: Record<string, string> = {},
+): number | undefined {
+  const wanted = JSON.stringify(Object.entries(labels).sort());
+  return exposition.samples.find(
+    (sample) => sample.name === name && JSON.stringify(Object.entries(sample.labels).sort()) === wanted,
+  )?.value;
+}

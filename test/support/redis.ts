@@ -1,7 +1,24 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { Redis } from 'ioredis';
+import { diagnostic } from './diagnostic.js';
+import { freePort } from './ports.js';
 import { waitFor } from './timing.js';
+
+/**
+ * The Redis the tests share: REDIS_TEST_URL, or the machine's own on 127.0.0.1:6379; without one, a
+ * throwaway `redis-server` (Debian's `redis-server` package) on a free port.
+ */
+const SHARED_REDIS_URL = process.env.REDIS_TEST_URL ?? 'redis://127.0.0.1:6379';
+
+/** The shared Redis's URL; a throwaway server started for it, if any, is added to `started`. */
+export async function testRedisUrl(started: ChildProcess[]): Promise<string> {
+  if (await reachable(SHARED_REDIS_URL)) return SHARED_REDIS_URL;
+  const port = await freePort();
+  started.push(await startRedisServer(port));
+  diagnostic(`no Redis at ${SHARED_REDIS_URL}: using a throwaway redis-server on port ${port}`);
+  return `redis://127.0.0.1:${port}`;
+}
 
 /** A redis-server of the test's own, without persistence, that the test can stop and start again. */
 export async function startRedisServer(port: number): Promise<ChildProcess> {

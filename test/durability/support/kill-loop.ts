@@ -4,6 +4,7 @@ import { Agent, request } from 'undici';
 import { startServer } from '../../support/server-process.js';
 import { Random } from '../../support/random.js';
 import { readAllItems, type StoredItem } from '../../support/items.js';
+import { reconcileWrites, type WriteAttempt } from './reconcile.js';
 
 export interface KillLoopOptions {
   dbPath: string;
@@ -31,16 +32,6 @@ export interface KillLoopReport {
   failedRestarts: number;
   tempFilesAfterStart: number;
   violations: string[];
-}
-
-type Op = 'create' | 'update' | 'delete';
-
-/** A write sent, and what the store held for its id just before. */
-interface Attempt {
-  op: Op;
-  id: string;
-  name: string;
-  before: StoredItem | undefined;
 }
 
 /**
@@ -84,7 +75,7 @@ export async function runKillLoop(options: KillLoopOptions): Promise<KillLoopRep
   async function killRounds(): Promise<void> {
     for (let round = 1; round <= options.kills; round++) {
       const dispatcher = new Agent({ connections: clients });
-      const inFlight = new Map<string, Attempt>();
+      const inFlight = new Map<string, WriteAttempt>();
       let killed = false;
 
       const client = async (owner: number) => {
@@ -145,7 +136,7 @@ export async function runKillLoop(options: KillLoopOptions): Promise<KillLoopRep
       }
 
       const actual = await readAllItems(server.url);
-      for (const violation of reconcile(expected, inFlight, actual, report))
+      for (const violation of reconcileWrites(expected, inFlight, actual, report))
         report.violations.push(`round ${round}: ${violation}`);
       options.progress?.(
         `kill ${round}/${options.kills}: ${actual.size} items, ${inFlight.size} writes in flight, ` +
@@ -162,17 +153,17 @@ function chooseWrite(
   newId: () => string,
   name: string,
   expected: ReadonlyMap<string, StoredItem>,
-): Attempt {
+): WriteAttempt {
   // Keeps each client at a few dozen items, so that creates, updates and deletes all keep happening.
   const roll = random.next();
   const createChance = owned.length < 10 ? 0.7 : owned.length > 40 ? 0.1 : 0.35;
   if (owned.length === 0 || roll < createChance) return { op: 'create', id: newId(), name, before: undefined };
   const id = random.pick(owned);
-  const op: Op = roll < createChance + (1 - createChance) * 0.6 ? 'update' : 'delete';
+  const op: WriteAttempt['op'] = roll < createChance + (1 - createChance) * 0.6 ? 'update' : 'delete';
   return { op, id, name, before: expected.get(id) };
 }
 
-async function send(url: string, attempt: Attempt, dispatcher: Agent): Promise<{ status: number; body: unknown }> {
+async function send(url: string, attempt: WriteAttempt, dispatcher: Agent): Promise<{ status: number; body: unknown }> {
   const json = { 'content-type': 'application/json' };
   const response =
     attempt.op === 'create'
@@ -192,60 +183,6 @@ async function send(url: string, attempt: Attempt, dispatcher: Agent): Promise<{
         : await request(`${url}/items/${attempt.id}`, { method: 'DELETE', dispatcher });
   const text = await response.body.text();
   return { status: response.statusCode, body: text === '' ? undefined : JSON.parse(text) };
-}
-
-/**
- * Checks the restarted store against the acknowledged writes. Writes whose answer never came may
- * have been applied or not, but only whole; the expectation then follows what the store holds.
- */
-function reconcile(
-  expected: Map<string, StoredItem>,
-  inFlight: ReadonlyMap<string, Attempt>,
-  actual: ReadonlyMap<string, StoredItem>,
-  report: KillLoopReport,
-): string[] {
-  const violations: string[] = [];
-  for (const attempt of inFlight.values()) {
-    report.inFlight++;
-    const found = actual.get(attempt.id);
-    if (same(found, attempt.before)) continue;
-    if (appliedWhole(attempt, found)) {
-      report.inFlightApplied++;
-      if (found) expected.set(attempt.id, found);
-      else expected.delete(attempt.id);
-      continue;
-    }
-    violations.push(
-      `unacknowledged ${attempt.op} of ${attempt.id} left ${JSON.stringify(found)}: neither the state before ` +
-        `(${JSON.stringify(attempt.before)}) nor the write applied whole`,
-    );
-  }
-  for (const [id, item] of expected) {
-    if (inFlight.has(id)) continue;
-    const found = actual.get(id);
-    if (!found) violations.push(`acknowledged item ${id} (version ${item.version}) is lost`);
-    else if (!same(found, item))
-      violations.push(`item ${id} reverted or changed: ${JSON.stringify(found)}, acknowledged ${JSON.stringify(item)}`);
-  }
-  for (const id of actual.keys())
-    if (!expected.has(id) && !inFlight.has(id)) violations.push(`item ${id} exists, but no write created it`);
-  return violations;
-}
-
-function appliedWhole(attempt: Attempt, found: StoredItem | undefined): boolean {
-  if (attempt.op === 'delete') return found === undefined;
-  if (!found || Object.keys(found).length !== 5 || found.id !== attempt.id || found.name !== attempt.name) return false;
-  if (attempt.op === 'create') return found.version === 1 && found.created_at === found.updated_at;
-  const before = attempt.before!;
-  return (
-    found.version === before.version + 1 &&
-    found.created_at === before.created_at &&
-    found.updated_at >= before.updated_at
-  );
-}
-
-function same(a: StoredItem | undefined, b: StoredItem | undefined): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 /** Files a crash inside a compaction leaves: a temp snapshot, or the journal set aside. */

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll } from '@jest/globals';
 import pg from 'pg';
 import { connectItemsDatabase } from '../../src/items/postgres/items-database.js';
 import { itemsMigrator } from '../../src/items/postgres/migrations.js';
@@ -54,8 +53,11 @@ async function findServer(): Promise<string> {
 }
 
 // Registered as this module loads, with the test file's other hooks: the throwaway server, if one was
-// needed, lasts until the file's own afterAll hooks (which drop its databases) have run.
-afterAll(() => {
+// needed, lasts until the file's own afterAll hooks (which drop its databases) have run. Jest's global
+// rather than an import from @jest/globals, which only loads inside Jest: the benchmark uses this module
+// too, and there the cluster is removed at process exit (postgres-cluster.ts).
+const jestAfterAll = (globalThis as { afterAll?: (fn: () => void) => void }).afterAll;
+jestAfterAll?.(() => {
   throwaway?.remove();
   throwaway = undefined;
   server = undefined;

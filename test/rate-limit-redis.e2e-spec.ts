@@ -3,7 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { Redis } from 'ioredis';
-import { assertProblem, jsonRequest } from './support/http.js';
+import { assertProbeNotLimited, assertProblem, jsonRequest } from './support/http.js';
 import { logLines } from './support/logs.js';
 import { freePort } from './support/ports.js';
 import { runServerToExit, type ServerProcess, startServer } from './support/server-process.js';
@@ -106,7 +106,7 @@ describe('Rate limits in Redis (RATE_LIMIT_STORE=redis), across two service proc
     // Probes are never limited, on either replica.
     for (const url of [a, b])
       for (const probe of ['/healthz', '/readyz', '/startupz'])
-        assert.equal((await jsonRequest(`${url}${probe}`, 'GET', undefined, client('203.0.113.1'))).status, 200);
+        await assertProbeNotLimited(url, probe, client('203.0.113.1'));
     // The budgets are in Redis, under the prefix, and nowhere else.
     const stored = await keys.list();
     assert.ok(stored.length > 0 && stored.every((key) => key.startsWith(prefix)), JSON.stringify(stored));

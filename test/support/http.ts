@@ -1,3 +1,4 @@
+import assert from './assert.js';
 import { assertMatchesContract } from './openapi-contract.js';
 import net from 'node:net';
 
@@ -99,4 +100,20 @@ export function assertProblem(
     if (key !== 'status' && typeof problem[key] !== type)
       throw new Error(`problem.${key} is not a ${type}: ${JSON.stringify(problem)}`);
   }
+}
+
+/**
+ * Asks a probe with a spent rate-limit budget and checks that the limiter let it through. Readiness
+ * and startup must answer 200. Liveness may also answer 503 NOT_LIVE: it reports the longest event
+ * loop stall since it was last asked, and when the app runs inside the Jest worker on a busy 2-core
+ * CI machine, that worker can be held up for more than a second; that is the probe working, not
+ * the limiter refusing it.
+ */
+export async function assertProbeNotLimited(url: string, probe: string, headers: Record<string, string> = {}) {
+  const response = await jsonRequest(`${url}${probe}`, 'GET', undefined, headers);
+  assert.equal(response.headers.get('ratelimit-limit'), null, `${probe} carries a rate-limit header`);
+  if (probe === '/healthz' && response.status === 503) {
+    assert.equal(response.body.code, 'NOT_LIVE', JSON.stringify(response.body));
+    assert.ok(response.body.checks?.event_loop, JSON.stringify(response.body));
+  } else assert.equal(response.status, 200, `${probe}: ${JSON.stringify(response.body)}`);
 }

@@ -1,7 +1,7 @@
 import assert from './support/assert.js';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import createClient from 'openapi-fetch';
-import type { components, paths } from './generated/items-api.js';
+import type { components, paths } from '../clients/typescript/dist/items-api.js';
 import { assertMatchesContract } from './support/openapi-contract.js';
 import { type ServerProcess, startServer } from './support/server-process.js';
 import { makeTempDir } from './support/temp-dir.js';
@@ -9,9 +9,10 @@ import { makeTempDir } from './support/temp-dir.js';
 type Problem = components['schemas']['Problem'];
 
 /**
- * A client as a team would generate it: `openapi-typescript` turns openapi/openapi.json into
- * test/generated/items-api.ts (`npm run openapi:client`, before every build of the tests), so this file
- * is type-checked against the document: a renamed operation, field or parameter fails the build.
+ * A client as a team would generate it: `openapi-typescript` turns openapi/openapi.json into the client
+ * package's types (clients/typescript, `npm run client`, before every build of the tests), used here
+ * directly with openapi-fetch, so this file is type-checked against the document: a renamed operation,
+ * field or parameter fails the build. test/client-package.e2e-spec.ts uses the package's own client.
  */
 describe('Generated TypeScript client (openapi-typescript + openapi-fetch) against the built server', () => {
   const temp = makeTempDir();

@@ -19,7 +19,11 @@ describe('OpenAPI document (generated from the code, committed, served)', () => 
   it('documents every operation with an operationId, every error as problem+json, and the headers', () => {
     const document = JSON.parse(committed()) as {
       paths: Record<string, Record<string, { operationId: string; responses: Record<string, any> }>>;
-      components: { securitySchemes: Record<string, { scheme: string }>; headers: Record<string, unknown> };
+      components: {
+        securitySchemes: Record<string, { scheme: string; bearerFormat?: string }>;
+        headers: Record<string, unknown>;
+        schemas: Record<string, { required?: string[]; properties: Record<string, { nullable?: boolean }> }>;
+      };
     };
     const operations = Object.values(document.paths).flatMap((item) => Object.values(item));
     assert.deepEqual(operations.map((operation) => operation.operationId).sort(), [
@@ -47,6 +51,15 @@ describe('OpenAPI document (generated from the code, committed, served)', () => 
     assert.ok(create['201'].headers.Location && create['201'].headers.ETag);
     assert.ok(create['429'].headers['Retry-After'] && create['401'].headers['WWW-Authenticate']);
     assert.equal(document.components.securitySchemes.apiKey?.scheme, 'bearer');
+    assert.equal(document.components.securitySchemes.apiKey?.bearerFormat, undefined, 'the keys are opaque, not JWTs');
+    const page = document.components.schemas.ItemsPage!;
+    assert.ok(
+      page.required?.includes('next_cursor') && page.properties.next_cursor?.nullable,
+      'next_cursor: required, null',
+    );
+    for (const probe of ['/healthz', '/readyz', '/startupz']) {
+      assert.ok(document.paths[probe]!.get!.responses['503'].content['application/problem+json'], `${probe} 503`);
+    }
   });
 
   it('when the validator is given a response that breaks the document, then it reports each violation', () => {

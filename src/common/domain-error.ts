@@ -1,3 +1,5 @@
+import type { ProblemCode } from './problem-details.schema.js';
+
 /**
  * What went wrong, in terms the API's clients understand, independent of HTTP. The problem filter
  * maps each kind to a status; the code is stable and part of the contract.
@@ -19,7 +21,7 @@ export interface FieldError {
 }
 
 export abstract class DomainError extends Error {
-  abstract readonly code: string;
+  abstract readonly code: ProblemCode;
   abstract readonly kind: DomainErrorKind;
   /** Field-level details, for `invalid` errors. */
   readonly errors?: readonly FieldError[];

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { DomainError, type DomainErrorKind, type FieldError } from './domain-error.js';
+import type { ProblemCode } from './problem-details.schema.js';
 import { recordErrorOnSpan, traceIdOf } from './request-telemetry.js';
 
 const STATUS_BY_KIND: Record<DomainErrorKind, number> = {
@@ -18,7 +19,7 @@ const STATUS_BY_KIND: Record<DomainErrorKind, number> = {
 };
 
 /** Safe, fixed wording for the framework's own client errors; their messages can quote the input. */
-const FRAMEWORK_ERRORS: Record<string, { code: string; detail: string }> = {
+const FRAMEWORK_ERRORS: Record<string, { code: ProblemCode; detail: string }> = {
   FST_ERR_CTP_BODY_TOO_LARGE: { code: 'BODY_TOO_LARGE', detail: 'The request body is larger than the limit.' },
   FST_ERR_CTP_INVALID_MEDIA_TYPE: {
     code: 'UNSUPPORTED_MEDIA_TYPE',
@@ -34,7 +35,7 @@ const FRAMEWORK_ERRORS: Record<string, { code: string; detail: string }> = {
   FST_ERR_MAX_PARAM_LENGTH: { code: 'URI_TOO_LONG', detail: 'A path segment is too long.' },
 };
 
-const HTTP_ERRORS: Record<number, { code: string; detail: string }> = {
+const HTTP_ERRORS: Record<number, { code: ProblemCode; detail: string }> = {
   404: { code: 'ROUTE_NOT_FOUND', detail: 'No such route.' },
   405: { code: 'METHOD_NOT_ALLOWED', detail: 'The route does not support this method.' },
   413: FRAMEWORK_ERRORS.FST_ERR_CTP_BODY_TOO_LARGE!,
@@ -44,7 +45,7 @@ const HTTP_ERRORS: Record<number, { code: string; detail: string }> = {
 const PROBLEM_TYPE_PREFIX = 'urn:items-service:problem:';
 
 /** `VALIDATION_FAILED` → `urn:items-service:problem:validation-failed`. */
-function problemType(code: string): string {
+function problemType(code: ProblemCode): string {
   return PROBLEM_TYPE_PREFIX + code.toLowerCase().replaceAll('_', '-');
 }
 const MAX_INSTANCE_LENGTH = 128;
@@ -57,7 +58,7 @@ export interface ProblemDetails {
   detail: string;
   /** The request path; absent when the request could not be read that far. */
   instance?: string;
-  code: string;
+  code: ProblemCode;
   request_id: string;
   /** The trace this request belongs to, when tracing is on: what to search the tracing backend for. */
   trace_id?: string;
@@ -125,7 +126,7 @@ export function problemFor(exception: unknown, request: FastifyRequest): Problem
 function buildProblem(
   request: FastifyRequest,
   status: number,
-  code: string,
+  code: ProblemCode,
   detail: string,
   errors?: readonly FieldError[],
 ): ProblemDetails {
@@ -146,7 +147,7 @@ function buildProblem(
 }
 
 /** What Node's HTTP parser reports before a request exists, as the client is told it. */
-const CLIENT_ERRORS: Record<string, { status: number; code: string; detail: string }> = {
+const CLIENT_ERRORS: Record<string, { status: number; code: ProblemCode; detail: string }> = {
   ERR_HTTP_REQUEST_TIMEOUT: {
     status: 408,
     code: 'REQUEST_TIMEOUT',
@@ -163,7 +164,11 @@ const CLIENT_ERRORS: Record<string, { status: number; code: string; detail: stri
     detail: 'The request headers are larger than the limit.',
   },
 };
-const MALFORMED_REQUEST = { status: 400, code: 'MALFORMED_REQUEST', detail: 'The request is not valid HTTP/1.1.' };
+const MALFORMED_REQUEST: { status: number; code: ProblemCode; detail: string } = {
+  status: 400,
+  code: 'MALFORMED_REQUEST',
+  detail: 'The request is not valid HTTP/1.1.',
+};
 
 /**
  * Fastify's `clientErrorHandler`: a request Node could not parse, or that came too slowly, is answered
@@ -200,8 +205,12 @@ export function sendClientErrorProblem(
   return undefined;
 }
 
-function codeForStatus(status: number): string {
-  return (STATUS_CODES[status] ?? 'ERROR').toUpperCase().replace(/[^A-Z0-9]+/g, '_');
+/**
+ * An error the framework raised with a status no code above is for. Not derived from the status's
+ * reason phrase: every code must be one the document lists, so that clients can switch on it.
+ */
+function codeForStatus(status: number): ProblemCode {
+  return status >= 500 ? 'INTERNAL_ERROR' : 'CLIENT_ERROR';
 }
 
 interface FrameworkClientError {

@@ -14,6 +14,50 @@ import type { ProblemDetails } from './problem-details.filter.js';
 
 export const PROBLEM_MEDIA_TYPE = 'application/problem+json';
 
+/**
+ * Every `code` a problem can carry: the document's `ProblemCode` enum is made from this list, and each
+ * place that emits a code takes the `ProblemCode` type, so an unlisted code does not compile. Clients
+ * switch on these; add one here when the service learns a new way to fail, and never rename one.
+ * test/problem-codes.e2e-spec.ts compares this list, as served, with the codes found in the source.
+ */
+export const PROBLEM_CODES = [
+  // 400
+  'VALIDATION_FAILED',
+  'MALFORMED_BODY',
+  'MALFORMED_URL',
+  'MALFORMED_REQUEST',
+  'INVALID_CURSOR',
+  'INVALID_PRECONDITION',
+  // 401, 403, 404, 405
+  'UNAUTHENTICATED',
+  'ADMIN_DISABLED',
+  'ITEM_NOT_FOUND',
+  'ROUTE_NOT_FOUND',
+  'METHOD_NOT_ALLOWED',
+  // 408, 409, 412, 413, 414, 415, 422, 429, 431
+  'REQUEST_TIMEOUT',
+  'ITEM_ALREADY_EXISTS',
+  'IDEMPOTENCY_KEY_IN_USE',
+  'ITEM_VERSION_MISMATCH',
+  'BODY_TOO_LARGE',
+  'URI_TOO_LONG',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'IDEMPOTENCY_KEY_MISMATCH',
+  'RATE_LIMITED',
+  'HEADERS_TOO_LARGE',
+  // any 4xx the framework raises that none of the codes above is for
+  'CLIENT_ERROR',
+  // 500, 503
+  'INTERNAL_ERROR',
+  'STORE_UNAVAILABLE',
+  'NOT_LIVE',
+  'NOT_READY',
+  'NOT_STARTED',
+] as const;
+
+/** A problem's `code`: one of PROBLEM_CODES. */
+export type ProblemCode = (typeof PROBLEM_CODES)[number];
+
 /** The OpenAPI shape of a FieldError. */
 @ApiSchema({ name: 'FieldError' })
 export class FieldErrorSchema implements FieldError {
@@ -46,11 +90,12 @@ export class ProblemDetailsSchema implements ProblemDetails {
   instance?: string;
 
   @ApiProperty({
-    description: 'What went wrong, for a program: stable and part of the contract.',
+    enum: PROBLEM_CODES,
+    enumName: 'ProblemCode',
+    description: 'What went wrong, for a program: stable and part of the contract; switch on this.',
     example: 'ITEM_NOT_FOUND',
-    pattern: '^[A-Z][A-Z0-9_]*$',
   })
-  code!: string;
+  code!: ProblemCode;
 
   @ApiProperty({ description: 'The X-Request-Id of the request: quote it when reporting a problem.' })
   request_id!: string;

@@ -1,14 +1,15 @@
 import type { HealthCheckResult } from '@nestjs/terminus';
 import { DomainError } from '../common/domain-error.js';
+import type { ProblemCode } from '../common/problem-details.schema.js';
 
 export type Probe = 'liveness' | 'readiness' | 'startup';
 
-const CODES: Record<Probe, string> = { liveness: 'NOT_LIVE', readiness: 'NOT_READY', startup: 'NOT_STARTED' };
+const CODES: Record<Probe, ProblemCode> = { liveness: 'NOT_LIVE', readiness: 'NOT_READY', startup: 'NOT_STARTED' };
 
 /** A probe failed: a 503 whose detail names each failing check and why, with every check's result. */
 export class HealthCheckFailedError extends DomainError {
   readonly kind = 'unavailable';
-  readonly code: string;
+  readonly code: ProblemCode;
   override readonly checks: HealthCheckResult['details'];
 
   constructor(probe: Probe, result: HealthCheckResult) {

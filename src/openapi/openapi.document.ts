@@ -11,6 +11,10 @@ Writes need \`Authorization: Bearer <key>\` when the service has API keys (reads
 Each client has a request budget per window, shown in the \`RateLimit-*\` headers; a spent budget is a 429 with
 \`Retry-After\`. Every response carries \`X-Request-Id\` (a well-formed one sent by the client is kept).`;
 
+const API_KEY_DESCRIPTION = `An API key, sent as \`Authorization: Bearer <key>\`: one of the keys the service was given in
+API_KEYS (or API_KEYS_FILE). Keys are opaque strings chosen by the operator, not JWTs: the service only compares them
+with its own, and reads nothing in them. Writes need one when the service has keys, reads too with AUTH_READS=true.`;
+
 /**
  * The OpenAPI document, generated from the controllers and DTOs. `npm run openapi` writes it to
  * openapi/openapi.json, which is committed; a test fails when the two differ.
@@ -24,7 +28,8 @@ export function buildOpenApiDocument(app: INestApplication, version: string): Op
     // CSP anywhere else); generated clients take the base URL as a setting.
     .addServer('/', 'The host that serves this document')
     .setLicense('MIT', 'https://opensource.org/licenses/MIT')
-    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'One of the keys in API_KEYS.' }, API_KEY_SCHEME)
+    // addBearerAuth would add `bearerFormat: JWT`, which these keys are not.
+    .addSecurity(API_KEY_SCHEME, { type: 'http', scheme: 'bearer', description: API_KEY_DESCRIPTION })
     .addTag('items', 'The items API.')
     .addTag('health', 'Probes for Kubernetes (startup, liveness, readiness); never rate limited or authenticated.')
     .build();

@@ -1,4 +1,4 @@
-import { ApiProperty, ApiPropertyOptional, ApiSchema } from '@nestjs/swagger';
+import { ApiProperty, ApiSchema } from '@nestjs/swagger';
 import type { Item } from '../item.js';
 import { ITEM_ID_PATTERN, ITEM_NAME_MAX_LENGTH } from '../item-rules.js';
 import type { ItemsPage } from '../items.service.js';
@@ -31,12 +31,10 @@ export class ItemsPageResponse implements ItemsPage {
   @ApiProperty({ type: [ItemResponse], description: 'Ordered by created_at, then id.' })
   items!: ItemResponse[];
 
-  // Always sent, but not `required`: swagger-codegen's Python client refuses null in a required field
-  // whatever `nullable` says (test/python-client.e2e-spec.ts).
-  @ApiPropertyOptional({
+  @ApiProperty({
     type: 'string',
     nullable: true,
-    description: 'Pass as `cursor` for the next page; null on the last page. Always present.',
+    description: 'Pass as `cursor` for the next page; null on the last page.',
   })
   next_cursor!: string | null;
 }

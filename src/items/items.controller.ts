@@ -3,6 +3,7 @@ import {
   Controller,
   Delete,
   Get,
+  Head,
   Headers,
   HttpCode,
   Param,
@@ -15,6 +16,7 @@ import {
 import {
   ApiBearerAuth,
   ApiBody,
+  ApiExcludeEndpoint,
   ApiHeader,
   ApiNoContentResponse,
   ApiOperation,
@@ -98,6 +100,21 @@ export class ItemsController {
   @ApiProblems(503)
   list(@Query() query: ListItemsQuery): Promise<ItemsPage> {
     return this.items.list(query.limit ?? DEFAULT_PAGE_SIZE, query.cursor);
+  }
+
+  /**
+   * GET's HEAD, declared before it: Fastify's automatic HEAD route (exposeHeadRoutes) would answer a 304
+   * with `Content-Length: 0`, where RFC 9110 §8.6 allows only the 200's length or none. Node sends no
+   * body for a HEAD request; Fastify still sets the length of the body that was not sent.
+   */
+  @Head(':id')
+  @ApiExcludeEndpoint()
+  head(
+    @Param('id', ItemIdPipe) id: string,
+    @Headers('if-none-match') ifNoneMatch: string | undefined,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    return this.get(id, ifNoneMatch, reply);
   }
 
   @Get(':id')

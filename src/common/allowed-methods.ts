@@ -15,8 +15,14 @@ export class AllowedMethods {
 
   /** Call before any route is registered (`app.init()`): the onRoute hook sees only routes added after it. */
   constructor(fastify: FastifyInstance) {
-    const { caseSensitive, ignoreTrailingSlash, ignoreDuplicateSlashes, maxParamLength } = fastify.initialConfig;
-    this.router = Router({ caseSensitive, ignoreTrailingSlash, ignoreDuplicateSlashes, maxParamLength });
+    const { caseSensitive, ignoreTrailingSlash, ignoreDuplicateSlashes } = fastify.initialConfig;
+    this.router = Router({
+      caseSensitive,
+      ignoreTrailingSlash,
+      ignoreDuplicateSlashes,
+      // Any length: a parameter too long for a route's method (414) is still on a path with these methods.
+      maxParamLength: Number.MAX_SAFE_INTEGER,
+    });
     fastify.addHook('onRoute', (route) => {
       const methods = [route.method].flat() as Router.HTTPMethod[];
       // Not in the router, where it would make every path a known one: added to the known ones' Allow.

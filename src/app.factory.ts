@@ -5,6 +5,7 @@ import type { Socket } from 'node:net';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module.js';
+import { AllowedMethods } from './common/allowed-methods.js';
 import { registerHttpSecurity, SECURITY_HEADERS } from './common/http-security.js';
 import { registerJsonBodyParser } from './common/json-body.parser.js';
 import {
@@ -118,9 +119,12 @@ export async function createApp(options: CreateAppOptions = {}): Promise<Created
  * JSON parser here replaces Nest's.
  */
 export function configureApp(app: NestFastifyApplication, config: AppConfig): void {
-  registerJsonBodyParser(app.getHttpAdapter().getInstance(), config.http.bodyLimitBytes);
+  const fastify = app.getHttpAdapter().getInstance();
+  // First: it must see every route, @fastify/cors' included.
+  const allowedMethods = new AllowedMethods(fastify);
+  registerJsonBodyParser(fastify, config.http.bodyLimitBytes);
   registerHttpSecurity(app, config);
-  app.useGlobalFilters(new ProblemDetailsFilter());
+  app.useGlobalFilters(new ProblemDetailsFilter(allowedMethods));
   app.useGlobalPipes(createValidationPipe());
 }
 

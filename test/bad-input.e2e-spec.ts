@@ -77,7 +77,7 @@ const CASES: BadRequest[] = [
     body: 'x',
     status: 415,
   },
-  { name: 'PUT is not a route', method: 'PUT', path: '/items/x', body: '{"name":"x"}', status: 404 },
+  { name: 'PUT is not a method of the path', method: 'PUT', path: '/items/x', body: '{"name":"x"}', status: 405 },
   {
     name: 'limit of 10^30',
     method: 'GET',

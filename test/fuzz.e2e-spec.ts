@@ -73,6 +73,7 @@ const anything = fc.record({
     ),
   ),
   ifMatch: fc.option(headerText),
+  ifNoneMatch: fc.option(headerText),
   requestId: fc.option(headerText),
   forwardedFor: fc.option(headerText),
 });
@@ -95,7 +96,8 @@ const plausible = fc.record({
     .chain((json) => fc.oneof({ arbitrary: fc.constant(json), weight: 5 }, { arbitrary: longText, weight: 1 })),
   contentType: fc.constant('application/json'),
   authorization: fc.constant(`Bearer ${KEY}`),
-  ifMatch: fc.option(fc.constantFrom('"1"', '"2"', '*', 'W/"1"', '"x"')),
+  ifMatch: fc.option(fc.constantFrom('"1"', '"2"', '*', 'W/"1"', '"x"', 'nonsense')),
+  ifNoneMatch: fc.option(fc.constantFrom('"1"', '*', '*', 'W/"1", "x"', 'nonsense')),
   requestId: fc.option(headerText),
   forwardedFor: fc.option(headerText),
 });
@@ -110,6 +112,7 @@ function encode(host: string, r: FuzzRequest): { bytes: Buffer; inputs: string[]
     ['Content-Type', r.contentType],
     ['Authorization', r.authorization],
     ['If-Match', r.ifMatch],
+    ['If-None-Match', r.ifNoneMatch],
     ['X-Request-Id', r.requestId],
     ['X-Forwarded-For', r.forwardedFor],
   ];
@@ -212,7 +215,7 @@ describe(`Fuzz: ${RUNS} random requests (paths, headers, bodies) over real HTTP`
     assert.deepEqual(contractStats.violations, []);
     assert.ok(contractStats.validated > RUNS / 10, `only ${contractStats.validated} answers were validated`);
     // Not a property that holds by accident: the requests reached the handlers, with successes and refusals.
-    for (const status of [200, 201, 400, 401, 404, 413, 415])
+    for (const status of [200, 201, 304, 400, 401, 404, 405, 413, 415])
       assert.ok(statuses.has(status), `no ${status} in the run`);
   });
 

@@ -51,6 +51,14 @@ describe('Generated TypeScript client (openapi-typescript + openapi-fetch) again
 
     const got = await client.GET('/items/{id}', { params: { path: { id: 'ts-1' } } });
     assert.deepEqual(got.data, created.data);
+    // Revalidation with the typed If-None-Match parameter. openapi-fetch returns data only for a 2xx,
+    // so a 304 is told by its status (its `error` is the empty body): the cached copy is still current.
+    const revalidated = await client.GET('/items/{id}', {
+      params: { path: { id: 'ts-1' }, header: { 'If-None-Match': etag } },
+    });
+    assert.equal(revalidated.response.status, 304);
+    assert.equal(revalidated.data, undefined);
+    assert.equal(revalidated.response.headers.get('etag'), etag);
 
     await client.POST('/items', { body: { name: 'Mug' } });
     const page = await client.GET('/items', { params: { query: { limit: 1 } } });

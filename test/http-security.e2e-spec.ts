@@ -1,7 +1,7 @@
 import assert from './support/assert.js';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
-import { jsonRequest } from './support/http.js';
+import { assertProblem, jsonRequest } from './support/http.js';
 import { type RunningApp, startApp } from './support/in-process-app.js';
 import { makeTempDir } from './support/temp-dir.js';
 
@@ -94,5 +94,47 @@ describe('Security headers and CORS', () => {
       const refused = await jsonRequest(`${open.url}/items`, 'GET', undefined, { origin });
       assert.equal(refused.headers.get('access-control-allow-origin'), null, origin);
     }
+  });
+
+  it('when CORS_ORIGINS is set, then OPTIONS answers every known path, so a 405 lists it in Allow; without CORS, OPTIONS itself is a 405 that does not', async () => {
+    const closedOptions = await jsonRequest(`${closed.url}/items`, 'OPTIONS');
+    assertProblem(closedOptions, 405);
+    assert.equal(closedOptions.headers.get('allow'), 'GET, HEAD, POST');
+    const closedPut = await jsonRequest(`${closed.url}/items`, 'PUT', { name: 'x' });
+    assertProblem(closedPut, 405);
+    assert.equal(closedPut.headers.get('allow'), 'GET, HEAD, POST');
+
+    const openPut = await jsonRequest(`${open.url}/items`, 'PUT', { name: 'x' });
+    assertProblem(openPut, 405);
+    assert.equal(openPut.headers.get('allow'), 'GET, HEAD, OPTIONS, POST');
+    const healthz = await jsonRequest(`${open.url}/healthz`, 'DELETE');
+    assert.equal(healthz.headers.get('allow'), 'GET, HEAD, OPTIONS');
+    // Answered on every path, so it makes no unknown path a known one.
+    assertProblem(await jsonRequest(`${open.url}/no-such-route`, 'PUT', { name: 'x' }), 404);
+  });
+
+  it('when a page on an allowed origin revalidates an item with If-None-Match, then the preflight allows the header and the 304 carries the CORS headers and Vary a 200 would', async () => {
+    const response = await fetch(`${open.url}/items/a1`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: ALLOWED,
+        'access-control-request-method': 'GET',
+        'access-control-request-headers': 'if-none-match',
+      },
+    });
+    await response.arrayBuffer();
+    assert.equal(response.status, 204);
+    assert.match(response.headers.get('access-control-allow-headers')!, /If-None-Match/);
+
+    const created = await jsonRequest(`${open.url}/items`, 'POST', { name: 'cors' });
+    const path = `${open.url}/items/${created.body.id}`;
+    const full = await jsonRequest(path, 'GET', undefined, { origin: ALLOWED });
+    const notModified = await jsonRequest(path, 'GET', undefined, {
+      origin: ALLOWED,
+      'if-none-match': created.headers.get('etag')!,
+    });
+    assert.equal(notModified.status, 304);
+    for (const name of ['etag', 'vary', 'access-control-allow-origin', 'access-control-expose-headers'])
+      assert.equal(notModified.headers.get(name), full.headers.get(name), name);
   });
 });

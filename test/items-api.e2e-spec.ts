@@ -1,6 +1,6 @@
 import assert from './support/assert.js';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
-import { assertProblem, jsonRequest } from './support/http.js';
+import { assertProblem, jsonRequest, rawRequest } from './support/http.js';
 import { type RunningApp, startApp } from './support/in-process-app.js';
 import { makeTempDir } from './support/temp-dir.js';
 
@@ -146,6 +146,170 @@ describe('Items API (real app, real HTTP, real files)', () => {
   it('when the id in the path is not a valid id, then 400', async () => {
     assertProblem(await jsonRequest(`${url}/items/${'x'.repeat(65)}`, 'GET'), 400);
     assertProblem(await jsonRequest(`${url}/items/a%20b`, 'GET'), 400);
+  });
+
+  /** One request as raw bytes, so that a body the server sent where it must not shows. */
+  const raw = (method: string, path: string, headers: Record<string, string> = {}) =>
+    rawRequest(
+      url,
+      [`${method} ${path} HTTP/1.1`, `Host: ${new URL(url).host}`, 'Connection: close']
+        .concat(Object.entries(headers).map(([name, value]) => `${name}: ${value}`))
+        .join('\r\n') + '\r\n\r\n',
+      10_000,
+      { halfClose: false },
+    );
+
+  it('when GET or HEAD /items/{id} has an If-None-Match naming the current ETag (alone, weak, in a list, or *), then 304 with that ETag and no body or Content-Type', async () => {
+    const created = await jsonRequest(`${url}/items`, 'POST', { id: 'cached', name: 'a' });
+    const etag = created.headers.get('etag')!;
+    for (const ifNoneMatch of [etag, `W/${etag}`, `"other", ${etag}`, ` "x" ,, W/${etag} `, '*']) {
+      const checked = await jsonRequest(`${url}/items/cached`, 'GET', undefined, { 'if-none-match': ifNoneMatch });
+      assert.equal(checked.status, 304, ifNoneMatch);
+      assert.equal(checked.headers.get('etag'), etag, ifNoneMatch);
+      for (const method of ['GET', 'HEAD']) {
+        const response = await raw(method, '/items/cached', { 'If-None-Match': ifNoneMatch });
+        const where = `${method} with If-None-Match: ${ifNoneMatch}`;
+        assert.equal(response.status, 304, where);
+        assert.equal(response.headers.etag, etag, where);
+        assert.match(response.headers['x-request-id'] ?? '', /^[0-9a-f-]{36}$/, where);
+        assert.ok(response.headers.date, where);
+        assert.equal(response.body, '', where);
+        assert.equal(response.headers['content-type'], undefined, where);
+        assert.equal(response.headers['content-length'], undefined, where);
+      }
+    }
+  });
+
+  it('when the item has changed since the ETag in If-None-Match, or it names other tags only, then 200 with the item and its new ETag', async () => {
+    const created = await jsonRequest(`${url}/items`, 'POST', { id: 'revalidated', name: 'a' });
+    const old = created.headers.get('etag')!;
+    const other = await jsonRequest(`${url}/items/revalidated`, 'GET', undefined, { 'if-none-match': '"1.other"' });
+    assert.equal(other.status, 200);
+    assert.equal(other.body.name, 'a');
+    const patched = await jsonRequest(`${url}/items/revalidated`, 'PATCH', { name: 'b' });
+    for (const ifNoneMatch of [old, `W/${old}`]) {
+      const response = await jsonRequest(`${url}/items/revalidated`, 'GET', undefined, {
+        'if-none-match': ifNoneMatch,
+      });
+      assert.equal(response.status, 200, ifNoneMatch);
+      assert.equal(response.body.name, 'b');
+      assert.equal(response.headers.get('etag'), patched.headers.get('etag'));
+    }
+    // A condition is no reason to hide that the item is gone.
+    assertProblem(await jsonRequest(`${url}/items/never-was`, 'GET', undefined, { 'if-none-match': '*' }), 404);
+  });
+
+  it('when If-Match or If-None-Match is not * or a list of entity-tags, then 400 INVALID_PRECONDITION on GET, PATCH and DELETE, and nothing changes', async () => {
+    const created = await jsonRequest(`${url}/items`, 'POST', { id: 'preconditioned', name: 'a' });
+    const etag = created.headers.get('etag')!;
+    const malformed = [
+      'nonsense',
+      '"unterminated',
+      'W/ "spaced"',
+      'w/"lower"',
+      '"a" "b"',
+      `${etag} x`,
+      '*, "a"',
+      ',',
+      // A space is not an etagc.
+      '"with space"',
+      '"quote"inside"',
+    ];
+    for (const value of malformed) {
+      const responses = [
+        await jsonRequest(`${url}/items/preconditioned`, 'GET', undefined, { 'if-none-match': value }),
+        await jsonRequest(`${url}/items/preconditioned`, 'PATCH', { name: 'b' }, { 'if-match': value }),
+        await jsonRequest(`${url}/items/preconditioned`, 'DELETE', undefined, { 'if-match': value }),
+      ];
+      for (const response of responses) {
+        assertProblem(response, 400);
+        assert.equal(response.body.code, 'INVALID_PRECONDITION', value);
+      }
+    }
+    const after = await jsonRequest(`${url}/items/preconditioned`, 'GET');
+    assert.equal(after.status, 200);
+    assert.equal(after.headers.get('etag'), etag, 'neither the PATCHes nor the DELETEs changed it');
+  });
+
+  it('when If-Match is a well-formed weak tag of the current version, then 412 (strong comparison); the strong tag in a list, then 200', async () => {
+    const created = await jsonRequest(`${url}/items`, 'POST', { id: 'strong', name: 'a' });
+    const etag = created.headers.get('etag')!;
+    const weak = await jsonRequest(`${url}/items/strong`, 'PATCH', { name: 'b' }, { 'if-match': `W/${etag}` });
+    assertProblem(weak, 412);
+    assert.equal(weak.body.code, 'ITEM_VERSION_MISMATCH');
+    assertProblem(await jsonRequest(`${url}/items/strong`, 'DELETE', undefined, { 'if-match': `W/${etag}` }), 412);
+    const listed = await jsonRequest(`${url}/items/strong`, 'PATCH', { name: 'b' }, { 'if-match': `"x", ${etag}` });
+    assert.equal(listed.status, 200);
+    const star = await jsonRequest(`${url}/items/strong`, 'DELETE', undefined, { 'if-match': '*' });
+    assert.equal(star.status, 204);
+  });
+
+  it('when a known path is asked with a method it does not have, then 405 METHOD_NOT_ALLOWED with Allow listing exactly its methods; an unknown path stays 404', async () => {
+    await jsonRequest(`${url}/items`, 'POST', { id: 'allowed', name: 'a' });
+    for (const [method, path, allow] of [
+      ['PUT', '/items/allowed', 'DELETE, GET, HEAD, PATCH'],
+      ['POST', '/items/allowed', 'DELETE, GET, HEAD, PATCH'],
+      ['OPTIONS', '/items/allowed', 'DELETE, GET, HEAD, PATCH'],
+      ['DELETE', '/items', 'GET, HEAD, POST'],
+      ['PATCH', '/items?limit=1', 'GET, HEAD, POST'],
+      ['PATCH', '/healthz', 'GET, HEAD'],
+      ['DELETE', '/readyz', 'GET, HEAD'],
+      ['POST', '/startupz', 'GET, HEAD'],
+      ['POST', '/metrics', 'GET, HEAD'],
+      ['PUT', '/openapi.json', 'GET, HEAD'],
+      ['POST', '/admin/log-level', 'GET, HEAD, PUT'],
+    ] as const) {
+      // A JSON body: a write without one is refused (415) before routing is looked at.
+      const body = ['PUT', 'POST', 'PATCH'].includes(method) ? { name: 'x' } : undefined;
+      const response = await jsonRequest(`${url}${path}`, method, body);
+      assertProblem(response, 405);
+      assert.equal(response.body.code, 'METHOD_NOT_ALLOWED', `${method} ${path}`);
+      assert.equal(response.headers.get('allow'), allow, `${method} ${path}`);
+    }
+    for (const [method, path] of [
+      ['GET', '/no-such-route'],
+      ['PUT', '/no-such-route'],
+      ['GET', '/items/allowed/more'],
+      ['DELETE', '/items/'],
+      ['GET', '/Items'],
+    ] as const) {
+      const response = await jsonRequest(`${url}${path}`, method, method === 'PUT' ? { name: 'x' } : undefined);
+      assertProblem(response, 404);
+      assert.equal(response.body.code, 'ROUTE_NOT_FOUND', `${method} ${path}`);
+      assert.equal(response.headers.get('allow'), null, `${method} ${path}`);
+    }
+    assert.equal((await jsonRequest(`${url}/items/allowed`, 'GET')).body.name, 'a', 'the PUT and POST changed nothing');
+  });
+
+  it('when HEAD is asked of each GET route, then the GET’s status and headers, and no body', async () => {
+    await jsonRequest(`${url}/items`, 'POST', { id: 'headed', name: 'a' });
+    // Bodies that change from one request to the next: their length may differ.
+    const volatile = new Set(['/healthz', '/readyz', '/startupz', '/metrics']);
+    for (const path of [
+      '/items',
+      '/items?limit=1',
+      '/items/headed',
+      '/items/missing',
+      '/healthz',
+      '/readyz',
+      '/startupz',
+      '/metrics',
+      '/openapi.json',
+      '/docs',
+      '/admin/log-level',
+    ]) {
+      const get = await raw('GET', path);
+      const head = await raw('HEAD', path);
+      assert.equal(head.status, get.status, path);
+      assert.equal(head.body, '', `HEAD ${path} sent a body`);
+      assert.ok(get.body.length > 0, `GET ${path} has a body`);
+      const comparable = (headers: Record<string, string>) =>
+        Object.entries(headers)
+          .filter(([name]) => !['date', 'x-request-id'].includes(name))
+          .map(([name, value]) => (name === 'content-length' && volatile.has(path) ? [name, '*'] : [name, value]));
+      assert.deepEqual(comparable(head.headers), comparable(get.headers), path);
+      if (!volatile.has(path)) assert.equal(head.headers['content-length'], String(Buffer.byteLength(get.body)), path);
+    }
   });
 });
 

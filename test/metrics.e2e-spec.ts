@@ -50,7 +50,7 @@ const LABEL_VALUES: Record<string, RegExp> = {
   route: /^(\/items|\/items\/\{id\}|\/healthz|\/readyz|\/startupz|\/metrics|\/admin\/log-level|unmatched)$/,
   status_code: /^[1-5]\d\d$/,
   op: /^(find|list|insert|replace|remove)$/,
-  outcome: /^(ok|not_found|conflict|precondition_failed|unavailable|error)$/,
+  outcome: /^(ok|not_found|conflict|precondition_failed|not_modified|unavailable|error)$/,
 };
 
 const hex = (bytes: number) => randomBytes(bytes).toString('hex');
@@ -102,10 +102,12 @@ describe('Metrics (built server, GET /metrics, promtool and a real Prometheus on
     const unknownSegment = `no-such-${hex(6)}`;
     beforeAll(async () => {
       server = await startServer({ DB_PATH: temp.dbPath, BUILD_COMMIT: 'abc1234' });
+      const etags: string[] = [];
       for (const name of ['one', 'two', 'three']) {
         const created = await jsonRequest(`${server.url}/items`, 'POST', { name });
         assert.equal(created.status, 201);
         ids.push(created.body.id);
+        etags.push(created.headers.get('etag')!);
       }
       const fetched = await jsonRequest(`${server.url}/items/${ids[0]}`, 'GET');
       assert.equal(fetched.status, 200);
@@ -119,6 +121,15 @@ describe('Metrics (built server, GET /metrics, promtool and a real Prometheus on
       );
       assert.equal(patched.status, 200);
       assert.equal((await jsonRequest(`${server.url}/items/${ids[1]}`, 'DELETE')).status, 204);
+      // Conditions the service decides on the item it read: a 304, and a PATCH and a DELETE refused (412).
+      const stale = { 'if-match': '"0.stale"' };
+      const revalidated = `${server.url}/items/${ids[2]}`;
+      assert.equal((await jsonRequest(revalidated, 'GET', undefined, { 'if-none-match': etags[2]! })).status, 304);
+      assertProblem(await jsonRequest(revalidated, 'PATCH', { name: 'x' }, stale), 412);
+      assertProblem(await jsonRequest(revalidated, 'DELETE', undefined, stale), 412);
+      // Refused before the store: counted as a request, not as a store operation.
+      assertProblem(await jsonRequest(revalidated, 'PATCH', { name: 'x' }, { 'if-match': 'nonsense' }), 400);
+      assertProblem(await jsonRequest(revalidated, 'PUT', { name: 'x' }), 405);
       assertProblem(await jsonRequest(`${server.url}/items`, 'POST', {}), 400);
       assertProblem(await jsonRequest(`${server.url}/${unknownSegment}/x`, 'GET'), 404);
       assert.equal((await jsonRequest(`${server.url}/healthz`, 'GET')).status, 200);
@@ -181,7 +192,9 @@ describe('Metrics (built server, GET /metrics, promtool and a real Prometheus on
       assert.equal(sampleValue(exposition, 'items_store_items'), 2);
       assert.ok(sampleValue(exposition, 'items_store_journal_bytes')! > 0, 'the journal holds the writes');
 
-      // Each store operation once per call the API made: a PATCH reads before it writes.
+      // Each store operation once per call the API made: a PATCH reads before it writes, and so does a
+      // DELETE with If-Match. A condition decided on the item read is counted on the operation it
+      // answers: the 304 on find (whose read is also counted, ok), the 412s on the writes never made.
       const operations = Object.fromEntries(
         exposition.samples
           .filter((sample) => sample.name === 'items_store_operations_total')
@@ -189,14 +202,17 @@ describe('Metrics (built server, GET /metrics, promtool and a real Prometheus on
       );
       assert.deepEqual(operations, {
         'insert ok': 3,
-        'find ok': 2,
+        'find ok': 5,
         'find not_found': 1,
+        'find not_modified': 1,
         'list ok': 1,
         'replace ok': 1,
+        'replace precondition_failed': 1,
         'remove ok': 1,
+        'remove precondition_failed': 1,
       });
-      // One duration per operation, whatever its outcome.
-      for (const [op, count] of Object.entries({ insert: 3, find: 3, list: 1, replace: 1, remove: 1 }))
+      // One duration per store operation, whatever its outcome; a refused write took no store time.
+      for (const [op, count] of Object.entries({ insert: 3, find: 6, list: 1, replace: 1, remove: 1 }))
         assert.equal(
           sampleValue(exposition, 'items_store_operation_duration_seconds_count', { op }),
           count,
@@ -222,6 +238,11 @@ describe('Metrics (built server, GET /metrics, promtool and a real Prometheus on
         'PATCH /items/{id} 200': 1,
         'DELETE /items/{id} 204': 1,
         'POST /items 400': 1,
+        'GET /items/{id} 304': 1,
+        'PATCH /items/{id} 412': 1,
+        'DELETE /items/{id} 412': 1,
+        'PATCH /items/{id} 400': 1,
+        'PUT unmatched 405': 1,
         'GET unmatched 404': 1,
         'GET /healthz 200': 1,
       });
@@ -560,7 +581,7 @@ describe('Metrics (built server, GET /metrics, promtool and a real Prometheus on
     const temp = makeTempDir();
     afterAll(() => temp.remove());
 
-    it('then /metrics is served on that port only: the API port answers 404 problem+json for it, and the metrics port 404 for anything else', async () => {
+    it('then /metrics is served on that port only: the API port answers 404 problem+json for it, and the metrics port 404 for any other path and 405 with Allow for any other method', async () => {
       const metricsPort = await freePort();
       const server = await startServer({ DB_PATH: temp.dbPath, METRICS_PORT: String(metricsPort) });
       const metricsUrl = `http://127.0.0.1:${metricsPort}`;
@@ -594,12 +615,23 @@ describe('Metrics (built server, GET /metrics, promtool and a real Prometheus on
           ['GET', '/other'],
           ['GET', '/'],
           ['GET', '/metrics/extra'],
-          ['POST', '/metrics'],
+          ['POST', '/other'],
         ] as const) {
           const response = await fetch(`${metricsUrl}${path}`, { method, signal: AbortSignal.timeout(5_000) });
           assert.equal(response.status, 404, `${method} ${path} on the metrics port`);
+          assert.equal(response.headers.get('allow'), null, `${method} ${path} on the metrics port`);
           await response.arrayBuffer();
         }
+        for (const method of ['POST', 'PUT', 'DELETE', 'OPTIONS']) {
+          const response = await fetch(`${metricsUrl}/metrics`, { method, signal: AbortSignal.timeout(5_000) });
+          assert.equal(response.status, 405, `${method} /metrics on the metrics port`);
+          assert.equal(response.headers.get('allow'), 'GET, HEAD', `${method} /metrics on the metrics port`);
+          await response.arrayBuffer();
+        }
+        const head = await fetch(`${metricsUrl}/metrics`, { method: 'HEAD', signal: AbortSignal.timeout(5_000) });
+        assert.equal(head.status, 200);
+        assert.match(head.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+        assert.equal(await head.text(), '');
         const withQuery = await fetch(`${metricsUrl}/metrics?x=1`, { signal: AbortSignal.timeout(5_000) });
         assert.equal(withQuery.status, 200);
         await withQuery.arrayBuffer();

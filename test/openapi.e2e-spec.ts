@@ -47,6 +47,13 @@ describe('OpenAPI document (generated from the code, committed, served)', () => 
         assert.ok(response.headers['X-Request-Id'], `${operation.operationId} ${status} documents X-Request-Id`);
       }
     }
+    const get = document.paths['/items/{id}']!.get! as unknown as {
+      parameters: Array<{ name: string; in: string }>;
+      responses: Record<string, { headers: Record<string, unknown>; content?: unknown }>;
+    };
+    assert.ok(get.parameters.some((parameter) => parameter.name === 'If-None-Match' && parameter.in === 'header'));
+    assert.ok(get.responses['304']!.headers.ETag, 'a 304 documents its ETag');
+    assert.equal(get.responses['304']!.content, undefined, 'a 304 has no body');
     const create = document.paths['/items']!.post!.responses;
     assert.ok(create['201'].headers.Location && create['201'].headers.ETag);
     assert.ok(create['429'].headers['Retry-After'] && create['401'].headers['WWW-Authenticate']);
@@ -79,6 +86,23 @@ describe('OpenAPI document (generated from the code, committed, served)', () => 
     const valid = JSON.stringify({ ...item, updated_at: item.created_at });
     assert.match(contract.check('GET', 'http://h/items/a1', 200, noEtag, valid)![0]!, /required header ETag missing/);
     assert.equal(contract.check('GET', 'http://h/metrics', 200, json, ''), undefined);
+    // HEAD is its GET without the body; a method the path lacks is a 405 whose Allow is the document's.
+    assert.deepEqual(contract.check('HEAD', 'http://h/items/a1', 200, json, ''), []);
+    assert.match(contract.check('HEAD', 'http://h/items/a1', 200, noEtag, '')![0]!, /required header ETag missing/);
+    const body = JSON.stringify({
+      type: 'urn:items-service:problem:method-not-allowed',
+      title: 'Method Not Allowed',
+      status: 405,
+      detail: 'd',
+      code: 'METHOD_NOT_ALLOWED',
+      request_id: 'r1',
+    });
+    const allow = (value: string) => new Headers({ 'content-type': 'application/problem+json', allow: value });
+    assert.deepEqual(contract.check('PUT', 'http://h/items/a1', 405, allow('DELETE, GET, HEAD, PATCH'), body), []);
+    assert.deepEqual(contract.check('PUT', 'http://h/items', 405, allow('GET, HEAD, OPTIONS, POST'), body), []);
+    assert.match(contract.check('PUT', 'http://h/items/a1', 405, allow('DELETE, GET, PATCH'), body)![0]!, /Allow/);
+    assert.match(contract.check('PUT', 'http://h/items/a1', 404, problem, '{}')![0]!, /404 instead of 405/);
+    assert.match(contract.check('PUT', 'http://h/items', 405, allow('GET, HEAD, POST'), '{}')![0]!, /required/);
   });
 });
 

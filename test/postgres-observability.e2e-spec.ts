@@ -105,6 +105,11 @@ describe('PostgreSQL store observability (built server, real PostgreSQL, /metric
         (await jsonRequest(`${server.url}/items/${id}`, 'PATCH', { name: 'stale' }, { 'if-match': etag })).status,
         412,
       );
+      const renamed = (await jsonRequest(`${server.url}/items/${id}`, 'GET')).headers.get('etag')!;
+      assert.equal(
+        (await jsonRequest(`${server.url}/items/${id}`, 'GET', undefined, { 'if-none-match': renamed })).status,
+        304,
+      );
       assert.equal((await jsonRequest(`${server.url}/items`, 'GET')).status, 200);
       assert.equal((await jsonRequest(`${server.url}/items/${id}`, 'DELETE')).status, 204);
       // Deleted twice: the store's own not-found, from inside its query, not a 503.
@@ -113,10 +118,13 @@ describe('PostgreSQL store observability (built server, real PostgreSQL, /metric
       const expected: [string, string, number][] = [
         ['insert', 'ok', 1],
         ['insert', 'conflict', 1],
-        // The GET, and each PATCH's read of the current item (the stale one stops there: 412).
-        ['find', 'ok', 3],
+        // The GETs, and each PATCH's read of the current item (the stale one stops there: 412, counted
+        // as a replace refused); the 304's read is also counted as not_modified.
+        ['find', 'ok', 5],
         ['find', 'not_found', 1],
+        ['find', 'not_modified', 1],
         ['replace', 'ok', 1],
+        ['replace', 'precondition_failed', 1],
         ['list', 'ok', 1],
         ['remove', 'ok', 1],
         ['remove', 'not_found', 1],

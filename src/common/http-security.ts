@@ -34,7 +34,15 @@ export function registerHttpSecurity(app: NestFastifyApplication, config: AppCon
   app.enableCors({
     origin: [...origins],
     methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE'],
-    allowedHeaders: ['Authorization', 'Content-Type', 'If-Match', 'X-Request-Id', 'traceparent', 'tracestate'],
+    allowedHeaders: [
+      'Authorization',
+      'Content-Type',
+      'If-Match',
+      'If-None-Match',
+      'X-Request-Id',
+      'traceparent',
+      'tracestate',
+    ],
     // A bad preflight (no Access-Control-Request-Method) goes on to routing and its problem+json 404,
     // instead of @fastify/cors' plain-text 400.
     strictPreflight: false,

@@ -1,8 +1,17 @@
-import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import {
+  type ArgumentsHost,
+  Catch,
+  type ExceptionFilter,
+  HttpException,
+  Logger,
+  MethodNotAllowedException,
+  NotFoundException,
+} from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import type { AllowedMethods } from './allowed-methods.js';
 import { DomainError, type DomainErrorKind, type FieldError } from './domain-error.js';
 import type { ProblemCode } from './problem-details.schema.js';
 import { recordErrorOnSpan, traceIdOf } from './request-telemetry.js';
@@ -76,15 +85,24 @@ export interface ProblemDetails {
 export class ProblemDetailsFilter implements ExceptionFilter {
   private readonly logger = new Logger('ProblemDetailsFilter');
 
+  /** @param allowedMethods what turns a known path's 404 into a 405; without it, every unrouted request is a 404. */
+  constructor(private readonly allowedMethods?: AllowedMethods) {}
+
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
     const request = http.getRequest<FastifyRequest>();
-    const problem = problemFor(exception, request);
+    const reply = http.getResponse<FastifyReply>();
+    // Fastify routes by method and path at once: a request it could not route is Nest's 404, also when
+    // the path exists with other methods.
+    const allowed =
+      exception instanceof NotFoundException && request.is404 ? this.allowedMethods?.for(request.url) : undefined;
+    if (allowed) void reply.header('allow', allowed.join(', '));
+    const problem = problemFor(allowed ? new MethodNotAllowedException() : exception, request);
     if (problem.status >= 500) recordErrorOnSpan(request, exception);
     if (problem.status >= 500 && !(exception instanceof DomainError)) {
       this.logger.error({ msg: 'unhandled error', err: exception, request_id: request.id, trace_id: problem.trace_id });
     }
-    sendProblem(http.getResponse<FastifyReply>(), problem);
+    sendProblem(reply, problem);
   }
 }
 

@@ -18,20 +18,3 @@ export function itemEtag(item: Item): string {
  * timestamp on every read was 1.4–1.9% of a GET's CPU (bench/README.md). Weak: a tag goes with its item.
  */
 const etags = new WeakMap<Item, string>();
-
-/** A parsed If-Match header: `*` or a list of strong entity tags. */
-export type IfMatch = '*' | readonly string[];
-
-/** Parses If-Match (RFC 9110 §13.1.1); undefined when absent. Weak tags never match. */
-export function parseIfMatch(header: string | undefined): IfMatch | undefined {
-  if (header === undefined) return undefined;
-  if (header.trim() === '*') return '*';
-  return header
-    .split(',')
-    .map((tag) => tag.trim())
-    .filter((tag) => tag.startsWith('"'));
-}
-
-export function ifMatchAccepts(condition: IfMatch, item: Item): boolean {
-  return condition === '*' || condition.includes(itemEtag(item));
-}

@@ -3,6 +3,7 @@ import {
   Controller,
   Delete,
   Get,
+  Head,
   Headers,
   HttpCode,
   Param,
@@ -15,6 +16,7 @@ import {
 import {
   ApiBearerAuth,
   ApiBody,
+  ApiExcludeEndpoint,
   ApiHeader,
   ApiNoContentResponse,
   ApiOperation,
@@ -34,8 +36,9 @@ import { DEFAULT_PAGE_SIZE, ListItemsQuery } from './dto/list-items.query.js';
 import { UpdateItemDto } from './dto/update-item.dto.js';
 import type { Item } from './item.js';
 import { ITEM_ID_PATTERN } from './item-rules.js';
-import { itemEtag, parseIfMatch } from './item-etag.js';
+import { itemEtag } from './item-etag.js';
 import { type ItemsPage, ItemsService } from './items.service.js';
+import { parseIfMatch, parseIfNoneMatch } from './preconditions.js';
 
 const { requestId, rateLimit, etag, location } = RESPONSE_HEADERS;
 /** Reads need a key only when AUTH_READS=true: the document says "optional". */
@@ -44,7 +47,15 @@ const ID_PARAM = { name: 'id', schema: { type: 'string', pattern: ITEM_ID_PATTER
 const IF_MATCH = {
   name: 'If-Match',
   required: false,
-  description: "The item's ETag: the change is refused (412) if the item has changed since.",
+  description:
+    'The item\'s ETag, or `*`: the change is refused (412) if the item has changed since. Strong comparison: a weak tag (`W/"..."`) never matches. A value that is neither `*` nor a list of entity-tags is a 400 (INVALID_PRECONDITION).',
+  schema: { type: 'string' },
+} as const;
+const IF_NONE_MATCH = {
+  name: 'If-None-Match',
+  required: false,
+  description:
+    'ETags of the copies the client holds, or `*`: 304 with no body if one is current. Weak comparison (`W/` is ignored). A value that is neither `*` nor a list of entity-tags is a 400 (INVALID_PRECONDITION).',
   schema: { type: 'string' },
 } as const;
 
@@ -91,20 +102,49 @@ export class ItemsController {
     return this.items.list(query.limit ?? DEFAULT_PAGE_SIZE, query.cursor);
   }
 
+  /**
+   * GET's HEAD, declared before it: Fastify's automatic HEAD route (exposeHeadRoutes) would answer a 304
+   * with `Content-Length: 0`, where RFC 9110 §8.6 allows only the 200's length or none. Node sends no
+   * body for a HEAD request; Fastify still sets the length of the body that was not sent.
+   */
+  @Head(':id')
+  @ApiExcludeEndpoint()
+  head(
+    @Param('id', ItemIdPipe) id: string,
+    @Headers('if-none-match') ifNoneMatch: string | undefined,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    return this.get(id, ifNoneMatch, reply);
+  }
+
   @Get(':id')
   @ApiOperation({
     operationId: 'getItem',
     summary: 'Get an item',
-    description: 'The ETag header carries its version, for If-Match on a later change.',
+    description:
+      'The ETag header carries its version, for If-Match on a later change and If-None-Match on a later read.',
     security: READ_SECURITY,
   })
   @ApiParam(ID_PARAM)
+  @ApiHeader(IF_NONE_MATCH)
   @ApiResponse({ status: 200, type: ItemResponse, headers: { ...requestId, ...rateLimit, ...etag } })
+  @ApiResponse({
+    status: 304,
+    description: 'Not modified: If-None-Match names the current ETag. No body.',
+    headers: { ...requestId, ...rateLimit, ...etag },
+  })
   @ApiProblems(404, 414, 503)
-  async get(@Param('id', ItemIdPipe) id: string, @Res({ passthrough: true }) reply: FastifyReply): Promise<Item> {
-    const item = await this.items.get(id);
+  async get(
+    @Param('id', ItemIdPipe) id: string,
+    @Headers('if-none-match') ifNoneMatch: string | undefined,
+    // Not passthrough: Nest would then set the status of every GET to 200, a 304 included.
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    const { item, notModified } = await this.items.getIfNoneMatch(id, parseIfNoneMatch(ifNoneMatch));
     void reply.header('etag', itemEtag(item));
-    return item;
+    // RFC 9110 §15.4.5: the ETag a 200 would carry, and no representation (no Content-Type).
+    if (notModified) void reply.status(304).send();
+    else void reply.send(item);
   }
 
   @Patch(':id')

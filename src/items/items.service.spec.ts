@@ -76,6 +76,26 @@ describe('ItemsService', () => {
     await assert.rejects(service.update('x', { name: 'mine' }, [itemEtag(created)]), ItemVersionMismatchError);
   });
 
+  it('when the service decides a condition on the item it read, then the observer hears it once; a race the store refuses is the store’s to count', async () => {
+    const heard: string[] = [];
+    service = new ItemsService(repository, { decided: (op, outcome) => void heard.push(`${op} ${outcome}`) });
+    const created = await service.create({ id: 'x', name: 'a' });
+    const etag = itemEtag(created);
+    assert.equal((await service.getIfNoneMatch('x', [`"other"`, etag])).notModified, true);
+    assert.equal((await service.getIfNoneMatch('x', ['"other"'])).notModified, false);
+    assert.equal((await service.getIfNoneMatch('x')).notModified, false);
+    await assert.rejects(service.update('x', { name: 'b' }, ['"stale"']), ItemVersionMismatchError);
+    await assert.rejects(service.remove('x', ['"stale"']), ItemVersionMismatchError);
+    assert.deepEqual(heard, ['find not_modified', 'replace precondition_failed', 'remove precondition_failed']);
+
+    repository.beforeReplace = () => {
+      const current = repository.index.get('x')!;
+      repository.index.put({ ...current, version: current.version + 1 });
+    };
+    await assert.rejects(service.update('x', { name: 'mine' }, [etag]), ItemVersionMismatchError);
+    assert.equal(heard.length, 3);
+  });
+
   it('when listing page by page, then every item is seen once, in order, and the last cursor is null', async () => {
     for (let i = 0; i < 7; i++) await service.create({ id: `id-${i}`, name: `n${i}` });
     const seen: string[] = [];

@@ -1,10 +1,11 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { ISO_TIMESTAMP_PATTERN, type Item, type ItemPosition } from './item.js';
 import { ITEM_ID_PATTERN } from './item-rules.js';
-import { type IfMatch, ifMatchAccepts } from './item-etag.js';
+import { ITEMS_CONDITION_OBSERVER, type ItemsConditionObserver } from './condition-observer.js';
 import { InvalidCursorError, ItemNotFoundError, ItemVersionMismatchError } from './items.errors.js';
 import { ITEMS_REPOSITORY, type ItemsRepository } from './items.repository.js';
+import { conditionMatches, type EntityTagCondition } from './preconditions.js';
 
 export interface ItemsPage {
   items: Item[];
@@ -17,7 +18,10 @@ const MAX_UPDATE_ATTEMPTS = 5;
 
 @Injectable()
 export class ItemsService {
-  constructor(@Inject(ITEMS_REPOSITORY) private readonly repository: ItemsRepository) {}
+  constructor(
+    @Inject(ITEMS_REPOSITORY) private readonly repository: ItemsRepository,
+    @Optional() @Inject(ITEMS_CONDITION_OBSERVER) private readonly conditions?: ItemsConditionObserver,
+  ) {}
 
   async create(input: { id?: string; name: string }): Promise<Item> {
     const now = new Date().toISOString();
@@ -32,6 +36,17 @@ export class ItemsService {
     return item;
   }
 
+  /**
+   * The item, and whether the client's copy is still current: If-None-Match names its tag (weak
+   * comparison) or is `*`. Throws ItemNotFoundError as `get` does, whatever the condition.
+   */
+  async getIfNoneMatch(id: string, ifNoneMatch?: EntityTagCondition): Promise<{ item: Item; notModified: boolean }> {
+    const item = await this.get(id);
+    const notModified = ifNoneMatch !== undefined && conditionMatches(ifNoneMatch, item);
+    if (notModified) this.conditions?.decided('find', 'not_modified');
+    return { item, notModified };
+  }
+
   async list(limit: number, cursor?: string): Promise<ItemsPage> {
     const after = cursor === undefined ? undefined : decodeCursor(cursor);
     const page = await this.repository.list(limit, after);
@@ -40,10 +55,10 @@ export class ItemsService {
   }
 
   /** Renames an item. Without If-Match the change applies to whatever version is current. */
-  async update(id: string, change: { name: string }, ifMatch?: IfMatch): Promise<Item> {
+  async update(id: string, change: { name: string }, ifMatch?: EntityTagCondition): Promise<Item> {
     for (let attempt = 1; ; attempt++) {
       const current = await this.get(id);
-      if (ifMatch !== undefined && !ifMatchAccepts(ifMatch, current)) throw new ItemVersionMismatchError(id);
+      if (ifMatch !== undefined && !conditionMatches(ifMatch, current)) this.refuse('replace', id);
       const updatedAt = new Date().toISOString();
       const next: Item = {
         ...current,
@@ -62,11 +77,20 @@ export class ItemsService {
     }
   }
 
-  async remove(id: string, ifMatch?: IfMatch): Promise<void> {
+  async remove(id: string, ifMatch?: EntityTagCondition): Promise<void> {
     if (ifMatch === undefined) return this.repository.remove(id);
     const current = await this.get(id);
-    if (!ifMatchAccepts(ifMatch, current)) throw new ItemVersionMismatchError(id);
+    if (!conditionMatches(ifMatch, current)) this.refuse('remove', id);
     await this.repository.remove(id, current.version);
+  }
+
+  /**
+   * A write whose If-Match names another version, refused on the item read before it: the store never
+   * sees it, so it is reported here, to be counted with the writes the store itself refuses.
+   */
+  private refuse(op: 'replace' | 'remove', id: string): never {
+    this.conditions?.decided(op, 'precondition_failed');
+    throw new ItemVersionMismatchError(id);
   }
 }
 

@@ -27,8 +27,14 @@ export class MetricsServer implements OnModuleInit {
   ) {
     this.server = createServer((request, response) => {
       const path = (request.url ?? '').split('?', 1)[0];
-      if (path !== '/metrics' || (request.method !== 'GET' && request.method !== 'HEAD')) {
+      if (path !== '/metrics') {
         response.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('Not found: see /metrics\n');
+        return;
+      }
+      if (request.method !== 'GET' && request.method !== 'HEAD') {
+        response
+          .writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' })
+          .end('Method not allowed: GET or HEAD /metrics\n');
         return;
       }
       register.metrics().then(

@@ -55,7 +55,7 @@ export const metricProviders = [
   }),
   makeCounterProvider({
     name: METRICS.storeOperations,
-    help: 'Store operations, by operation and outcome (ok, not_found, conflict, precondition_failed, unavailable, error).',
+    help: 'Store operations, by operation and outcome (ok, not_found, conflict, precondition_failed, not_modified, unavailable, error); precondition_failed also counts writes refused on the item read before them, not_modified the finds answered 304.',
     labelNames: ['op', 'outcome'],
   }),
   makeHistogramProvider({

@@ -1,6 +1,7 @@
 import { type DynamicModule, Global, Module } from '@nestjs/common';
 import { PrometheusModule } from '@willsoto/nestjs-prometheus';
 import type { AppConfig } from '../config/app-config.js';
+import { ITEMS_CONDITION_OBSERVER } from '../items/condition-observer.js';
 import { STORE_OBSERVER } from '../items/json-file/store-observer.js';
 import { ITEMS_REPOSITORY_DECORATOR, type ItemsRepositoryDecorator } from '../items/items.repository.js';
 import { ITEMS_DATABASE_OBSERVER } from '../items/postgres/items-database.js';
@@ -44,6 +45,7 @@ export class ObservabilityModule {
         StoreTelemetry,
         { provide: STORE_OBSERVER, useExisting: StoreTelemetry },
         { provide: ITEMS_DATABASE_OBSERVER, useExisting: StoreTelemetry },
+        { provide: ITEMS_CONDITION_OBSERVER, useExisting: StoreTelemetry },
         {
           provide: ITEMS_REPOSITORY_DECORATOR,
           useFactory:
@@ -55,7 +57,14 @@ export class ObservabilityModule {
         ...(ownPort ? [MetricsServer] : []),
         TelemetryShutdown,
       ],
-      exports: [HttpTelemetry, StoreTelemetry, STORE_OBSERVER, ITEMS_DATABASE_OBSERVER, ITEMS_REPOSITORY_DECORATOR],
+      exports: [
+        HttpTelemetry,
+        StoreTelemetry,
+        STORE_OBSERVER,
+        ITEMS_DATABASE_OBSERVER,
+        ITEMS_REPOSITORY_DECORATOR,
+        ITEMS_CONDITION_OBSERVER,
+      ],
     };
   }
 }

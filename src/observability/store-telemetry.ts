@@ -14,6 +14,7 @@ import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import type { Counter, Gauge, Histogram } from 'prom-client';
 import { DomainError } from '../common/domain-error.js';
 import { appConfig, metricsConfig, tracingConfig } from '../config/config.namespaces.js';
+import type { ItemsConditionObserver } from '../items/condition-observer.js';
 import type { StoreObserver } from '../items/json-file/store-observer.js';
 import type {
   ItemsDatabaseObserver,
@@ -47,7 +48,7 @@ const SQLSTATE = /^(?:[0-5][0-9A-Z]|F0|HV|P0|XX)[0-9A-Z]{3}$/;
  * (`db.*` span attributes, the pool read at each scrape).
  */
 @Injectable()
-export class StoreTelemetry implements StoreObserver, ItemsDatabaseObserver {
+export class StoreTelemetry implements StoreObserver, ItemsDatabaseObserver, ItemsConditionObserver {
   private readonly tracer?: Tracer;
   private readonly metricsEnabled: boolean;
   private readonly durations: ReadonlyMap<StoreOperation, Histogram.Internal<string>>;
@@ -98,6 +99,15 @@ export class StoreTelemetry implements StoreObserver, ItemsDatabaseObserver {
       this.record(op, outcome, startedAt, span);
       throw err;
     }
+  }
+
+  /**
+   * A condition the service decided on an item it had read: counted on the operation it answers (a
+   * 304's find, a refused replace or remove), beside the store's own outcomes. Only counted: the read
+   * it was decided on has its own duration and span, and a refused write took no store time.
+   */
+  decided(op: StoreOperation, outcome: 'not_modified' | 'precondition_failed'): void {
+    if (this.metricsEnabled) this.count(op, outcome);
   }
 
   /**
@@ -168,19 +178,23 @@ export class StoreTelemetry implements StoreObserver, ItemsDatabaseObserver {
 
   private record(op: StoreOperation, outcome: string, startedAt: number, span: Span | undefined): void {
     if (this.metricsEnabled) {
-      const key = `${op} ${outcome}`;
-      let counter = this.outcomes.get(key);
-      if (!counter) {
-        counter = this.operations.labels({ op, outcome });
-        this.outcomes.set(key, counter);
-      }
-      counter.inc();
+      this.count(op, outcome);
       this.durations.get(op)!.observe((performance.now() - startedAt) / 1000);
     }
     if (span) {
       span.setAttribute('items.store.outcome', outcome);
       span.end();
     }
+  }
+
+  private count(op: StoreOperation, outcome: string): void {
+    const key = `${op} ${outcome}`;
+    let counter = this.outcomes.get(key);
+    if (!counter) {
+      counter = this.operations.labels({ op, outcome });
+      this.outcomes.set(key, counter);
+    }
+    counter.inc();
   }
 }
 

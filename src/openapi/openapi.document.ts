@@ -9,7 +9,9 @@ const DESCRIPTION = `Items, stored durably: a write is acknowledged only once it
 Every error is \`application/problem+json\` (RFC 9457) with a stable \`code\` and the request's \`request_id\`.
 Writes need \`Authorization: Bearer <key>\` when the service has API keys (reads too with AUTH_READS=true).
 Each client has a request budget per window, shown in the \`RateLimit-*\` headers; a spent budget is a 429 with
-\`Retry-After\`. Every response carries \`X-Request-Id\` (a well-formed one sent by the client is kept).`;
+\`Retry-After\`. Every response carries \`X-Request-Id\` (a well-formed one sent by the client is kept).
+Every GET also answers HEAD. A method a path does not have is a 405 (METHOD_NOT_ALLOWED) whose \`Allow\` header
+lists the ones it has; an unknown path is a 404 (ROUTE_NOT_FOUND).`;
 
 const API_KEY_DESCRIPTION = `An API key, sent as \`Authorization: Bearer <key>\`: one of the keys the service was given in
 API_KEYS (or API_KEYS_FILE). Keys are opaque strings chosen by the operator, not JWTs: the service only compares them

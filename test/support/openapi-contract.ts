@@ -41,6 +41,7 @@ export class OpenApiContract {
   private readonly ajv = new Ajv({ strict: false, allErrors: true });
   private readonly routes: Array<{ pattern: RegExp; template: string; operations: Record<string, Operation> }>;
   private readonly validators = new Map<string, ValidateFunction>();
+  private problem?: ValidateFunction;
 
   constructor(readonly document: OpenApiDocument = JSON.parse(readFileSync(OPENAPI_DOCUMENT_PATH, 'utf8'))) {
     addFormats(this.ajv);
@@ -52,12 +53,19 @@ export class OpenApiContract {
     }));
   }
 
-  /** The violations of one response; `undefined` when the route is not in the document at all. */
+  /**
+   * The violations of one response; `undefined` when the route is not in the document at all. HEAD is
+   * checked as the GET of its path (headers and status; no body). A method the path does not document
+   * must be a 405 problem whose Allow lists exactly the documented ones (HEAD with GET; OPTIONS may be
+   * there, for CORS preflights).
+   */
   check(method: string, url: string, status: number, headers: Headers, body: string): string[] | undefined {
     const pathname = new URL(url).pathname;
     const route = this.routes.find((candidate) => candidate.pattern.test(pathname));
-    const operation = route?.operations[method.toLowerCase()];
-    if (!route || !operation) return undefined;
+    if (!route) return undefined;
+    const operation = route.operations[method.toLowerCase()] ?? (method === 'HEAD' ? route.operations.get : undefined);
+    if (!operation)
+      return this.checkNotAllowed(`${method} ${route.template} -> ${status}`, route, status, headers, body);
     const where = `${method} ${route.template} -> ${status}`;
     const spec = operation.responses[String(status)] ?? operation.responses[`${String(status)[0]}XX`];
     if (!spec) return [`${where}: status not documented`];
@@ -87,6 +95,34 @@ export class OpenApiContract {
       return [...violations, `${where}: body is not JSON`];
     }
     if (validate && !validate(parsed)) violations.push(`${where}: ${this.ajv.errorsText(validate.errors)}`);
+    return violations;
+  }
+
+  /** A method the path does not document; `undefined` (not checked) when refused before routing. */
+  private checkNotAllowed(
+    where: string,
+    route: { operations: Record<string, Operation> },
+    status: number,
+    headers: Headers,
+    body: string,
+  ): string[] | undefined {
+    if (status !== 404 && status !== 405) return undefined;
+    if (status === 404) return [`${where}: a path the document has answers 404 instead of 405`];
+    const documented = Object.keys(route.operations).map((name) => name.toUpperCase());
+    if (documented.includes('GET')) documented.push('HEAD');
+    const allow = (headers.get('allow') ?? '')
+      .split(',')
+      .map((name) => name.trim())
+      .filter((name) => name !== '' && name !== 'OPTIONS');
+    const violations: string[] = [];
+    if (allow.sort().join(', ') !== documented.sort().join(', '))
+      violations.push(`${where}: Allow is "${headers.get('allow')}", the document has ${documented.join(', ')}`);
+    if (!(headers.get('content-type') ?? '').startsWith('application/problem+json'))
+      violations.push(`${where}: not problem+json`);
+    else if (body !== '') {
+      this.problem ??= this.ajv.compile({ $ref: 'openapi.json#/components/schemas/Problem' });
+      if (!this.problem(JSON.parse(body))) violations.push(`${where}: ${this.ajv.errorsText(this.problem.errors)}`);
+    }
     return violations;
   }
 

@@ -7,6 +7,7 @@ import {
   ItemNotFoundError,
   ItemVersionMismatchError,
 } from './items.errors.js';
+import { loadConfig } from '../config/app-config.js';
 import { ItemsService } from './items.service.js';
 import { InMemoryItemsRepository } from '../../test/support/in-memory-items.repository.js';
 
@@ -15,7 +16,7 @@ describe('ItemsService', () => {
   let service: ItemsService;
   beforeEach(() => {
     repository = new InMemoryItemsRepository();
-    service = new ItemsService(repository);
+    service = new ItemsService(repository, loadConfig({}).store);
   });
 
   it('when creating without an id, then a UUID is assigned and version 1 stored', async () => {

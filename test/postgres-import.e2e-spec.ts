@@ -165,7 +165,7 @@ describe('npm run import: a JSON-file store moved into PostgreSQL (the built ser
     assert.equal(run.code, 1);
     assert.equal(
       run.stderr,
-      'import failed: the database schema is behind this release (not applied: 0001_create_items); ' +
+      'import failed: the database schema is behind this release (not applied: 0001_create_items, 0002_create_idempotency_keys); ' +
         'run `npm run migrate` (or `node dist/migrate.js`) first\n',
     );
     assert.equal(run.stdout, '');
@@ -206,7 +206,10 @@ describe('npm run import: a JSON-file store moved into PostgreSQL (the built ser
       STORE_DRIVER: 'postgres',
     });
     assert.equal(migrated.code, 0, migrated.stderr);
-    assert.equal(migrated.stdout, 'migration 0001_create_items: applied\napplied 1\n');
+    assert.equal(
+      migrated.stdout,
+      'migration 0001_create_items: applied\nmigration 0002_create_idempotency_keys: applied\napplied 2\n',
+    );
   });
 
   it('when the database cannot be reached, then the import says so in one line, without the URL', async () => {

@@ -25,7 +25,7 @@ describe('Idempotent POST on PostgreSQL: two service processes on one database (
     database = await createTestDatabase();
     await database.migrate();
     // A long statement timeout: one test holds a write on purpose while it checks the other process.
-    const env = { STORE_DRIVER: 'postgres', DATABASE_URL: database.url, DATABASE_STATEMENT_TIMEOUT: '60s' };
+    const env = { STORE_DRIVER: 'postgres', DATABASE_URL: database.url, DATABASE_STATEMENT_TIMEOUT: '10s' };
     [a, b] = await Promise.all([startServer(env), startServer(env)]);
   });
   afterAll(async () => {

@@ -348,6 +348,34 @@ describe('npm run import: a JSON-file store moved into PostgreSQL (the built ser
     }
   });
 
+  it('when the store holds a live Idempotency-Key, then the import carries it, and a retry against the postgres service is replayed', async () => {
+    const keyed = makeTempDir('items-import-keys-');
+    try {
+      const jsonFile = await startServer({ DB_PATH: keyed.dbPath });
+      const headers = { 'idempotency-key': '"moved-1"' };
+      const first = await jsonRequest(`${jsonFile.url}/items`, 'POST', { name: 'posted before the move' }, headers);
+      assert.equal(first.status, 201);
+      assert.equal(await jsonFile.stop(), 0);
+
+      const run = await tool('import', ['--from', keyed.dir], { DATABASE_URL: databaseUrl });
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(
+        run.stdout,
+        'read 1 items; inserted 1, already present 0\nread 1 live idempotency keys; inserted 1, already present 0\n',
+      );
+      const server = servers.at(-1)!;
+      const retry = await jsonRequest(`${server.url}/items`, 'POST', { name: 'posted before the move' }, headers);
+      assert.equal(retry.status, 201);
+      assert.equal(retry.headers.get('idempotent-replayed'), 'true');
+      assert.deepEqual(retry.body, first.body);
+      assert.equal(retry.headers.get('etag'), first.headers.get('etag'));
+      const again = await tool('import', ['--from', keyed.dir], { DATABASE_URL: databaseUrl });
+      assert.match(again.stdout, /read 1 live idempotency keys; inserted 0, already present 1\n$/);
+    } finally {
+      keyed.remove();
+    }
+  });
+
   it('when a service is running on the store, then the import refuses, naming the process', async () => {
     const running = await startServer({ DB_PATH: data.dbPath });
     servers.push(running);

@@ -51,7 +51,7 @@ describe('Idempotent POST /items on the JSON-file store (real app, real HTTP, re
       headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY_A}`, 'idempotency-key': 'retry-1' },
       body: '  {\n  "name" :  "once"  }',
     });
-    const replay = { status: again.status, headers: again.headers, body: (await again.json()) };
+    const replay = { status: again.status, headers: again.headers, body: await again.json() };
     assert.deepEqual(answer(replay), answer(first));
     assert.equal(replay.headers.get('idempotent-replayed'), 'true');
 

@@ -4,6 +4,7 @@ import { loadDatabaseConfiguration } from './config/database-config.js';
 import { StoreCorruptError, StoreLockedError } from './items/json-file/store-files.js';
 import { connectItemsDatabase } from './items/postgres/items-database.js';
 import {
+  copyIdempotencyRecordsToDatabase,
   copyItemsToDatabase,
   ImportSourceError,
   locateJsonFileStore,
@@ -47,7 +48,7 @@ async function main(): Promise<void> {
           'run `npm run migrate` (or `node dist/migrate.js`) first',
       );
 
-    const { items, tornTail } = await readJsonFileStore(files);
+    const { items, records, tornTail } = await readJsonFileStore(files);
     if (tornTail)
       process.stdout.write(
         `${files.journal} ends in a line cut by a crash: that write was never acknowledged and is not imported\n`,
@@ -61,6 +62,14 @@ async function main(): Promise<void> {
     process.stdout.write(
       `read ${items.length} items; inserted ${counts.inserted}, already present ${counts.present}${conflicting}${unstorable}\n`,
     );
+    if (records.length > 0) {
+      const copied = await copyIdempotencyRecordsToDatabase(db, records).catch((err: unknown) => {
+        throw new ImportError(`the copy of the idempotency keys stopped: ${describeDatabaseError(err)}`);
+      });
+      process.stdout.write(
+        `read ${records.length} live idempotency keys; inserted ${copied}, already present ${records.length - copied}\n`,
+      );
+    }
     const problems: string[] = [];
     if (counts.conflicts.length > 0)
       problems.push(

@@ -49,7 +49,7 @@ const LABEL_VALUES: Record<string, RegExp> = {
   method: /^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS|_OTHER)$/,
   route: /^(\/items|\/items\/\{id\}|\/healthz|\/readyz|\/startupz|\/metrics|\/admin\/log-level|unmatched)$/,
   status_code: /^[1-5]\d\d$/,
-  op: /^(find|list|insert|replace|remove)$/,
+  op: /^(find|list|insert|replace|remove|find_idempotency_key)$/,
   outcome: /^(ok|not_found|conflict|precondition_failed|not_modified|unavailable|error)$/,
 };
 

@@ -165,7 +165,7 @@ describe('npm run import: a JSON-file store moved into PostgreSQL (the built ser
     assert.equal(run.code, 1);
     assert.equal(
       run.stderr,
-      'import failed: the database schema is behind this release (not applied: 0001_create_items); ' +
+      'import failed: the database schema is behind this release (not applied: 0001_create_items, 0002_create_idempotency_keys); ' +
         'run `npm run migrate` (or `node dist/migrate.js`) first\n',
     );
     assert.equal(run.stdout, '');
@@ -206,7 +206,10 @@ describe('npm run import: a JSON-file store moved into PostgreSQL (the built ser
       STORE_DRIVER: 'postgres',
     });
     assert.equal(migrated.code, 0, migrated.stderr);
-    assert.equal(migrated.stdout, 'migration 0001_create_items: applied\napplied 1\n');
+    assert.equal(
+      migrated.stdout,
+      'migration 0001_create_items: applied\nmigration 0002_create_idempotency_keys: applied\napplied 2\n',
+    );
   });
 
   it('when the database cannot be reached, then the import says so in one line, without the URL', async () => {
@@ -342,6 +345,34 @@ describe('npm run import: a JSON-file store moved into PostgreSQL (the built ser
       ]);
     } finally {
       await db.destroy();
+    }
+  });
+
+  it('when the store holds a live Idempotency-Key, then the import carries it, and a retry against the postgres service is replayed', async () => {
+    const keyed = makeTempDir('items-import-keys-');
+    try {
+      const jsonFile = await startServer({ DB_PATH: keyed.dbPath });
+      const headers = { 'idempotency-key': '"moved-1"' };
+      const first = await jsonRequest(`${jsonFile.url}/items`, 'POST', { name: 'posted before the move' }, headers);
+      assert.equal(first.status, 201);
+      assert.equal(await jsonFile.stop(), 0);
+
+      const run = await tool('import', ['--from', keyed.dir], { DATABASE_URL: databaseUrl });
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(
+        run.stdout,
+        'read 1 items; inserted 1, already present 0\nread 1 live idempotency keys; inserted 1, already present 0\n',
+      );
+      const server = servers.at(-1)!;
+      const retry = await jsonRequest(`${server.url}/items`, 'POST', { name: 'posted before the move' }, headers);
+      assert.equal(retry.status, 201);
+      assert.equal(retry.headers.get('idempotent-replayed'), 'true');
+      assert.deepEqual(retry.body, first.body);
+      assert.equal(retry.headers.get('etag'), first.headers.get('etag'));
+      const again = await tool('import', ['--from', keyed.dir], { DATABASE_URL: databaseUrl });
+      assert.match(again.stdout, /read 1 live idempotency keys; inserted 0, already present 1\n$/);
+    } finally {
+      keyed.remove();
     }
   });
 

@@ -41,7 +41,10 @@ describe('Two service processes on one PostgreSQL database (the built server, re
   it('when the schema has not been migrated, then the service refuses to start, saying how to migrate', async () => {
     const exited = await runServerToExit({ STORE_DRIVER: 'postgres', DATABASE_URL: database.url });
     assert.equal(exited.code, 1);
-    assert.match(exited.stderr, /schema is behind this release \(not applied: 0001_create_items\).*npm run migrate/);
+    assert.match(
+      exited.stderr,
+      /schema is behind this release \(not applied: 0001_create_items, 0002_create_idempotency_keys\).*npm run migrate/,
+    );
     assert.doesNotMatch(exited.stdout + exited.stderr, /listening/);
   });
 
@@ -55,7 +58,10 @@ describe('Two service processes on one PostgreSQL database (the built server, re
     const outputs = runs.map((run) => run.stdout).sort();
     assert.deepEqual(
       outputs,
-      ['migration 0001_create_items: applied\napplied 1\n', 'schema up to date; nothing to apply\n'].sort(),
+      [
+        'migration 0001_create_items: applied\nmigration 0002_create_idempotency_keys: applied\napplied 2\n',
+        'schema up to date; nothing to apply\n',
+      ].sort(),
     );
   });
 

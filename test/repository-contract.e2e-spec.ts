@@ -2,6 +2,8 @@ import assert from './support/assert.js';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import { loadConfig } from '../src/config/app-config.js';
+import { IdempotencyKeyInUseError } from '../src/items/idempotency/idempotency.errors.js';
+import type { IdempotencyRecord } from '../src/items/idempotency/idempotency-record.js';
 import type { Item } from '../src/items/item.js';
 import { ITEM_NAME_MAX_LENGTH } from '../src/items/item-rules.js';
 import {
@@ -74,6 +76,11 @@ async function outcomes(calls: Promise<unknown>[]): Promise<string[]> {
   return settled.map((result) =>
     result.status === 'fulfilled' ? 'ok' : ((result.reason as Error).constructor.name ?? 'Error'),
   );
+}
+
+/** An idempotency record under a key numbered `n`, as the service would make it (digests in hex). */
+function record(n: number, fingerprint = 'a'.repeat(64), expiresAt = '2999-01-01T00:00:00.000Z'): IdempotencyRecord {
+  return { key: n.toString(16).padStart(64, '0'), fingerprint, expires_at: expiresAt };
 }
 
 function count(values: string[]): Record<string, number> {
@@ -163,6 +170,53 @@ describe.each(DRIVERS)('ItemsRepository contract: $name', (driver) => {
     assert.equal(results.filter((r) => r === 'ok').length, 1);
     assert.equal(stored?.name, `w${results.indexOf('ok')}`, 'the winner’s write is the one stored');
   });
+
+  it('when an item is inserted with an idempotency record, then the record reads back with the item as created, even after the item changes or goes', async () => {
+    const created = item('keyed');
+    const idempotency = record(1);
+    await repository.insert(created, idempotency);
+    assert.deepEqual(await repository.findIdempotencyRecord(idempotency.key), { ...idempotency, item: created });
+    await repository.replace(item('keyed', { name: 'renamed', version: 2 }), 1);
+    await repository.remove('keyed');
+    assert.deepEqual(await repository.findIdempotencyRecord(idempotency.key), { ...idempotency, item: created });
+    assert.equal(await repository.findIdempotencyRecord(record(2).key), undefined);
+  });
+
+  it('when a live key is inserted again, then IdempotencyKeyInUseError, and neither the item nor the record changes', async () => {
+    await repository.insert(item('key-first'), record(3));
+    await assert.rejects(repository.insert(item('key-second'), record(3, 'f'.repeat(64))), IdempotencyKeyInUseError);
+    assert.equal(await repository.findById('key-second'), undefined);
+    assert.deepEqual((await repository.findIdempotencyRecord(record(3).key))?.item, item('key-first'));
+  });
+
+  it('when a keyed insert fails (its id is taken), then its key is not recorded', async () => {
+    await repository.insert(item('taken-by-plain'));
+    await assert.rejects(
+      repository.insert(item('taken-by-plain', { name: 'other' }), record(4)),
+      ItemAlreadyExistsError,
+    );
+    assert.equal(await repository.findIdempotencyRecord(record(4).key), undefined);
+  });
+
+  it('when a record has expired, then it is not found, and its key may be used anew', async () => {
+    const expired = record(5, undefined, new Date(Date.now() - 1_000).toISOString());
+    await repository.insert(item('expired-1'), expired);
+    assert.equal(await repository.findIdempotencyRecord(expired.key), undefined);
+    const renewed = record(5, 'e'.repeat(64));
+    await repository.insert(item('expired-2'), renewed);
+    assert.deepEqual(await repository.findIdempotencyRecord(expired.key), { ...renewed, item: item('expired-2') });
+  });
+
+  it('when many insert with one key at once, then exactly one succeeds and the rest get IdempotencyKeyInUseError', async () => {
+    const results = await outcomes(
+      Array.from({ length: 32 }, (_, n) => repository.insert(item(`key-race-${n}`), record(6))),
+    );
+    assert.deepEqual(count(results), { ok: 1, IdempotencyKeyInUseError: 31 });
+    const winner = results.indexOf('ok');
+    assert.deepEqual((await repository.findIdempotencyRecord(record(6).key))?.item, item(`key-race-${winner}`));
+    for (let n = 0; n < 32; n++)
+      assert.equal((await repository.findById(`key-race-${n}`)) !== undefined, n === winner, `key-race-${n}`);
+  });
 });
 
 describe.each(DRIVERS)('ItemsRepository contract, listing: $name', (driver) => {
@@ -226,7 +280,7 @@ describe('PostgreSQL store at start-up', () => {
       );
       await assert.rejects(
         repository.onModuleInit(),
-        /schema is behind this release \(not applied: 0001_create_items\).*npm run migrate/,
+        /schema is behind this release \(not applied: 0001_create_items, 0002_create_idempotency_keys\).*npm run migrate/,
       );
       await repository.onApplicationShutdown();
       await database.migrate();

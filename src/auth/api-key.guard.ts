@@ -26,6 +26,18 @@ const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /** The name under which the OpenAPI document describes ApiKeyGuard's bearer keys. */
 export const API_KEY_SCHEME = 'apiKey';
 
+/** The caller of each request the ApiKeyGuard let through with a key: see callerOf. */
+const CALLERS = new WeakMap<FastifyRequest, string>();
+
+/**
+ * Who made the request, for what is kept per caller (idempotency keys): `key:` and the SHA-256 of the
+ * API key it presented (never the key itself), or `anonymous` when no key was checked (API_KEYS unset,
+ * every caller is the same one).
+ */
+export function callerOf(request: FastifyRequest): string {
+  return CALLERS.get(request) ?? 'anonymous';
+}
+
 /**
  * Bearer API keys from `API_KEYS`. Writes need a key when keys are configured; reads too when
  * `AUTH_READS=true`. Keys are compared as SHA-256 digests with timingSafeEqual, against every key,
@@ -45,7 +57,9 @@ export class ApiKeyGuard implements CanActivate {
     if (this.digests.length === 0) return true;
     const request = context.switchToHttp().getRequest<FastifyRequest>();
     if (!this.protectReads && READ_METHODS.has(request.method)) return true;
-    if (!matchesAny(this.digests, request.headers.authorization)) throw new UnauthenticatedError();
+    const caller = matchesAny(this.digests, request.headers.authorization);
+    if (caller === undefined) throw new UnauthenticatedError();
+    CALLERS.set(request, `key:${caller.toString('hex')}`);
     return true;
   }
 }
@@ -76,17 +90,20 @@ export class AdminKeyGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     if (this.digests.length === 0) throw new AdminDisabledError();
     const request = context.switchToHttp().getRequest<FastifyRequest>();
-    if (!matchesAny(this.digests, request.headers.authorization)) throw new UnauthenticatedError();
+    if (matchesAny(this.digests, request.headers.authorization) === undefined) throw new UnauthenticatedError();
     return true;
   }
 }
 
-/** Compares the presented key's SHA-256 with every key's in constant time. */
-function matchesAny(digests: readonly Buffer[], authorization: string | undefined): boolean {
+/**
+ * Compares the presented key's SHA-256 with every key's in constant time; returns that digest when
+ * one matched.
+ */
+function matchesAny(digests: readonly Buffer[], authorization: string | undefined): Buffer | undefined {
   const presented = bearerToken(authorization);
-  if (presented === undefined) return false;
+  if (presented === undefined) return undefined;
   const presentedDigest = digest(presented);
   let matched = false;
   for (const key of digests) matched = timingSafeEqual(key, presentedDigest) || matched;
-  return matched;
+  return matched ? presentedDigest : undefined;
 }

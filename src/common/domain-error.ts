@@ -11,6 +11,7 @@ export type DomainErrorKind =
   | 'not_found'
   | 'conflict'
   | 'precondition_failed'
+  | 'unprocessable'
   | 'rate_limited'
   | 'unavailable';
 

@@ -23,6 +23,7 @@ const STATUS_BY_KIND: Record<DomainErrorKind, number> = {
   not_found: 404,
   conflict: 409,
   precondition_failed: 412,
+  unprocessable: 422,
   rate_limited: 429,
   unavailable: 503,
 };

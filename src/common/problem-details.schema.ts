@@ -167,11 +167,15 @@ const PROBLEMS: Record<number, { description: string; headers?: HeaderRefs }> = 
   },
   403: { description: 'Refused (ADMIN_DISABLED).' },
   404: { description: 'No such item (ITEM_NOT_FOUND).' },
-  409: { description: 'The id is taken (ITEM_ALREADY_EXISTS), or concurrent writes kept colliding.' },
+  409: {
+    description:
+      'The id is taken (ITEM_ALREADY_EXISTS), concurrent writes kept colliding, or a request with this Idempotency-Key is still in flight (IDEMPOTENCY_KEY_IN_USE).',
+  },
   412: { description: 'If-Match does not match the current ETag (ITEM_VERSION_MISMATCH): fetch the item again.' },
   413: { description: 'The body is larger than the limit (BODY_TOO_LARGE).' },
   415: { description: 'The body is not JSON (UNSUPPORTED_MEDIA_TYPE).' },
   414: { description: 'The id in the path is far too long (URI_TOO_LONG).' },
+  422: { description: 'This Idempotency-Key was used with another request body (IDEMPOTENCY_KEY_MISMATCH).' },
   429: {
     description: "This client's request budget is spent (RATE_LIMITED); retry after Retry-After seconds.",
     headers: { ...RESPONSE_HEADERS.retryAfter, ...RESPONSE_HEADERS.rateLimit },

@@ -30,6 +30,7 @@ describe('loadConfig', () => {
     assert.equal(config.http.bodyLimitBytes, 64 * 1024);
     assert.equal(config.log.level, 'info');
     assert.equal(config.store.path, path.resolve('data/items.json'));
+    assert.equal(config.store.idempotencyKeyTtlMs, 24 * 3_600_000);
     assert.equal(config.shutdown.timeoutMs, 10_000);
     assert.equal(config.shutdown.drainDelayMs, 5_000);
     assert.deepEqual(config.auth.apiKeys, []);
@@ -69,6 +70,7 @@ describe('loadConfig', () => {
       SHUTDOWN_DRAIN_DELAY: '500ms',
       BODY_LIMIT: '1mb',
       DB_COMPACT_THRESHOLD: '64kb',
+      IDEMPOTENCY_KEY_TTL: '1h30m',
       API_KEYS: `${KEY}, ${OTHER_KEY}`,
       AUTH_READS: 'true',
     });
@@ -77,6 +79,7 @@ describe('loadConfig', () => {
     assert.equal(config.http.bodyLimitBytes, 1024 * 1024);
     assert.equal(config.store.path, '/tmp/x/items.json');
     assert.equal(config.store.compactThresholdBytes, 64 * 1024);
+    assert.equal(config.store.idempotencyKeyTtlMs, 90 * 60_000);
     assert.equal(config.shutdown.timeoutMs, 90_000);
     assert.equal(config.shutdown.drainDelayMs, 500);
     assert.deepEqual(config.auth.apiKeys, [KEY, OTHER_KEY]);
@@ -106,6 +109,8 @@ describe('loadConfig', () => {
     ['HTTP_KEEPALIVE_TIMEOUT', { HTTP_KEEPALIVE_TIMEOUT: '10ms' }],
     ['HTTP_MAX_HEADER_SIZE', { HTTP_MAX_HEADER_SIZE: '100' }],
     ['DB_COMPACT_THRESHOLD', { DB_COMPACT_THRESHOLD: 'often' }],
+    ['IDEMPOTENCY_KEY_TTL', { IDEMPOTENCY_KEY_TTL: 'a day' }],
+    ['IDEMPOTENCY_KEY_TTL', { IDEMPOTENCY_KEY_TTL: '0' }],
     ['AUTH_READS', { AUTH_READS: 'maybe' }],
     ['API_KEYS', { API_KEYS: 'short' }],
   ];

@@ -42,6 +42,8 @@ export interface AppConfig {
     path: string;
     /** The journal is folded into a new snapshot once it outgrows both this and the snapshot. */
     compactThresholdBytes: number;
+    /** How long an Idempotency-Key is kept, and replays, after the POST that used it. */
+    idempotencyKeyTtlMs: number;
     /** When the driver is postgres. */
     database?: DatabaseConfig;
   };
@@ -143,6 +145,7 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
       driver: v.STORE_DRIVER as StoreDriver,
       path: path.resolve(v.DB_PATH as string),
       compactThresholdBytes: v.DB_COMPACT_THRESHOLD as number,
+      idempotencyKeyTtlMs: v.IDEMPOTENCY_KEY_TTL as number,
       ...(v.STORE_DRIVER === 'postgres'
         ? {
             database: {

@@ -94,6 +94,8 @@ export const envSchema = Joi.object({
     }),
   // joi does not run defaults through `custom`, so they are given already parsed (ms, bytes).
   DB_COMPACT_THRESHOLD: byteSize(1024).default(1024 * 1024),
+  // How long a POST's Idempotency-Key replays its first answer; both stores keep the keys that long.
+  IDEMPOTENCY_KEY_TTL: duration(1).default(24 * 3_600_000),
   // Where items live: the JSON file (one replica) or PostgreSQL (any number of replicas).
   STORE_DRIVER: Joi.string().valid('json-file', 'postgres').default('json-file'),
   // A secret (it usually holds a password): also DATABASE_URL_FILE; never echoed in a message.

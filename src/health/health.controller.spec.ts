@@ -36,6 +36,9 @@ class StoreStub implements ItemsRepository {
   remove(): Promise<void> {
     return Promise.reject(new Error('not for the probes'));
   }
+  findIdempotencyRecord(): Promise<undefined> {
+    return Promise.reject(new Error('not for the probes'));
+  }
 }
 
 /** Stands in for ItemsModule.forRoot(), whose only export the probes use is the repository. */

@@ -10,6 +10,7 @@ import {
   Patch,
   Post,
   Query,
+  Req,
   Res,
   UseGuards,
 } from '@nestjs/common';
@@ -25,8 +26,8 @@ import {
   ApiTags,
   type SecurityRequirementObject,
 } from '@nestjs/swagger';
-import type { FastifyReply } from 'fastify';
-import { API_KEY_SCHEME, ApiKeyGuard } from '../auth/api-key.guard.js';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { API_KEY_SCHEME, ApiKeyGuard, callerOf } from '../auth/api-key.guard.js';
 import { RateLimitGuard } from '../rate-limit/rate-limit.guard.js';
 import { ApiProblems, RESPONSE_HEADERS } from '../common/problem-details.schema.js';
 import { CreateItemDto } from './dto/create-item.dto.js';
@@ -39,6 +40,12 @@ import { ITEM_ID_PATTERN } from './item-rules.js';
 import { itemEtag } from './item-etag.js';
 import { type ItemsPage, ItemsService } from './items.service.js';
 import { parseIfMatch, parseIfNoneMatch } from './preconditions.js';
+import {
+  IDEMPOTENCY_KEY_HEADER,
+  IDEMPOTENCY_KEY_MAX_LENGTH,
+  IDEMPOTENT_REPLAYED_HEADER,
+  parseIdempotencyKey,
+} from './idempotency/idempotency-key.js';
 
 const { requestId, rateLimit, etag, location } = RESPONSE_HEADERS;
 /** Reads need a key only when AUTH_READS=true: the document says "optional". */
@@ -59,6 +66,29 @@ const IF_NONE_MATCH = {
   schema: { type: 'string' },
 } as const;
 
+const IDEMPOTENCY_KEY = {
+  name: IDEMPOTENCY_KEY_HEADER,
+  required: false,
+  description:
+    'Makes a retry safe (IETF draft-ietf-httpapi-idempotency-key-header): a POST repeated with the same key and ' +
+    'the same body within IDEMPOTENCY_KEY_TTL (24 h by default) creates nothing and gets the first answer again ' +
+    '(status, Location, ETag and the item as it was created), marked `Idempotent-Replayed: true`. The same key ' +
+    'with another body: 422. While the first request is still in flight: 409. Keys are per API key. ' +
+    `A quoted string ("…") or a bare token, 1-${IDEMPOTENCY_KEY_MAX_LENGTH} printable ASCII characters.`,
+  schema: {
+    type: 'string',
+    minLength: 1,
+    maxLength: IDEMPOTENCY_KEY_MAX_LENGTH + 2,
+    example: '"8e03978e-40d5-43e8-bc93-6894a57f9324"',
+  },
+} as const;
+const IDEMPOTENT_REPLAYED = {
+  [IDEMPOTENT_REPLAYED_HEADER]: {
+    description: 'Present (`true`) when this is the replay of an earlier answer to the same Idempotency-Key.',
+    schema: { type: 'string', enum: ['true'] },
+  },
+};
+
 @Controller('items')
 @ApiTags('items')
 // The budget first: a client guessing keys spends it too.
@@ -72,19 +102,32 @@ export class ItemsController {
   @ApiOperation({
     operationId: 'createItem',
     summary: 'Create an item',
-    description: 'Answers once the item is on disk. Without an id, the server makes a UUID.',
+    description:
+      'Answers once the item is on disk. Without an id, the server makes a UUID. With an Idempotency-Key, ' +
+      'a retry is safe: it is answered as the first request was, and creates nothing.',
   })
   @ApiBearerAuth(API_KEY_SCHEME)
+  @ApiHeader(IDEMPOTENCY_KEY)
   @ApiResponse({
     status: 201,
-    description: 'Created, and on disk.',
+    description: 'Created, and on disk; or, with Idempotent-Replayed, the first answer to this Idempotency-Key.',
     type: ItemResponse,
-    headers: { ...requestId, ...rateLimit, ...location, ...etag },
+    headers: { ...requestId, ...rateLimit, ...location, ...etag, ...IDEMPOTENT_REPLAYED },
   })
-  @ApiProblems(409, 413, 415, 503)
-  async create(@Body() body: CreateItemDto, @Res({ passthrough: true }) reply: FastifyReply): Promise<Item> {
-    const item = await this.items.create(body);
+  @ApiProblems(409, 413, 415, 422, 503)
+  async create(
+    @Body() body: CreateItemDto,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<Item> {
+    const { item, replayed } =
+      idempotencyKey === undefined
+        ? { item: await this.items.create(body), replayed: false }
+        : await this.items.createOnce(body, { key: parseIdempotencyKey(idempotencyKey), scope: callerOf(request) });
+    // A replay answers the item as it was created: its ETag then, whatever its version now.
     void reply.header('location', `/items/${item.id}`).header('etag', itemEtag(item));
+    if (replayed) void reply.header(IDEMPOTENT_REPLAYED_HEADER, 'true');
     return item;
   }
 

@@ -1,3 +1,4 @@
+import type { IdempotencyRecord, StoredIdempotencyRecord } from './idempotency/idempotency-record.js';
 import type { Item, ItemPosition } from './item.js';
 
 /** Injection token of the `ItemsRepository` implementation. */
@@ -19,8 +20,14 @@ export interface ItemsRepository {
   findById(id: string): Promise<Item | undefined>;
   /** Up to `limit` items after `after` in (created_at, id) order, and whether more follow. */
   list(limit: number, after?: ItemPosition): Promise<{ items: Item[]; hasMore: boolean }>;
-  /** Throws ItemAlreadyExistsError when the id is taken. */
-  insert(item: Item): Promise<void>;
+  /**
+   * Throws ItemAlreadyExistsError when the id is taken. With `idempotency`, the record is stored in the
+   * same durable write as the item, and checked in the same atomic step: IdempotencyKeyInUseError when
+   * its key is live already (recorded, or being written by another request), and nothing is written.
+   */
+  insert(item: Item, idempotency?: IdempotencyRecord): Promise<void>;
+  /** The live (unexpired) record stored under `key`, with the item as it was created. */
+  findIdempotencyRecord(key: string): Promise<StoredIdempotencyRecord | undefined>;
   /** Replaces the item if its stored version is `expectedVersion`; else ItemVersionMismatchError. */
   replace(item: Item, expectedVersion: number): Promise<void>;
   /** Deletes the item, if given only when its stored version is `expectedVersion`. */

@@ -7,6 +7,7 @@ import {
   ItemNotFoundError,
   ItemVersionMismatchError,
 } from './items.errors.js';
+import { loadConfig } from '../config/app-config.js';
 import { ItemsService } from './items.service.js';
 import { InMemoryItemsRepository } from '../../test/support/in-memory-items.repository.js';
 
@@ -15,7 +16,7 @@ describe('ItemsService', () => {
   let service: ItemsService;
   beforeEach(() => {
     repository = new InMemoryItemsRepository();
-    service = new ItemsService(repository);
+    service = new ItemsService(repository, loadConfig({}).store);
   });
 
   it('when creating without an id, then a UUID is assigned and version 1 stored', async () => {
@@ -78,7 +79,9 @@ describe('ItemsService', () => {
 
   it('when the service decides a condition on the item it read, then the observer hears it once; a race the store refuses is the store’s to count', async () => {
     const heard: string[] = [];
-    service = new ItemsService(repository, { decided: (op, outcome) => void heard.push(`${op} ${outcome}`) });
+    service = new ItemsService(repository, loadConfig({}).store, {
+      decided: (op, outcome) => void heard.push(`${op} ${outcome}`),
+    });
     const created = await service.create({ id: 'x', name: 'a' });
     const etag = itemEtag(created);
     assert.equal((await service.getIfNoneMatch('x', [`"other"`, etag])).notModified, true);

@@ -1,5 +1,9 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
+import type { ConfigType } from '@nestjs/config';
 import { randomUUID } from 'node:crypto';
+import { storeConfig } from '../config/config.namespaces.js';
+import { requestFingerprint, scopedIdempotencyKey } from './idempotency/idempotency-key.js';
+import { IdempotencyKeyInUseError, IdempotencyKeyMismatchError } from './idempotency/idempotency.errors.js';
 import { ISO_TIMESTAMP_PATTERN, type Item, type ItemPosition } from './item.js';
 import { ITEM_ID_PATTERN } from './item-rules.js';
 import { ITEMS_CONDITION_OBSERVER, type ItemsConditionObserver } from './condition-observer.js';
@@ -13,21 +17,71 @@ export interface ItemsPage {
   next_cursor: string | null;
 }
 
+/** A POST's Idempotency-Key, and whose it is. */
+export interface IdempotencyKey {
+  key: string;
+  /** The caller: keys of different callers never meet. */
+  scope: string;
+}
+
+/** What an idempotent create answers: the item as created, and whether this is a replay of that answer. */
+export interface CreateOutcome {
+  item: Item;
+  replayed: boolean;
+}
+
 /** Concurrent updates without If-Match retry this often before giving up with a conflict. */
 const MAX_UPDATE_ATTEMPTS = 5;
 
 @Injectable()
 export class ItemsService {
+  private readonly idempotencyKeyTtlMs: number;
+
   constructor(
     @Inject(ITEMS_REPOSITORY) private readonly repository: ItemsRepository,
+    @Inject(storeConfig.KEY) store: ConfigType<typeof storeConfig>,
     @Optional() @Inject(ITEMS_CONDITION_OBSERVER) private readonly conditions?: ItemsConditionObserver,
-  ) {}
+  ) {
+    this.idempotencyKeyTtlMs = store.idempotencyKeyTtlMs;
+  }
 
   async create(input: { id?: string; name: string }): Promise<Item> {
-    const now = new Date().toISOString();
-    const item: Item = { id: input.id ?? randomUUID(), name: input.name, created_at: now, updated_at: now, version: 1 };
+    const item = newItem(input);
     await this.repository.insert(item);
     return item;
+  }
+
+  /**
+   * Creates the item once per key: a retry with the same body gets the first answer again (the item as
+   * it was created, even if it has changed since), another body a mismatch, and a retry while the first
+   * request is still being written IdempotencyKeyInUseError. The check and the write are one atomic
+   * step in the store, so two requests with one key never make two items.
+   */
+  async createOnce(input: { id?: string; name: string }, idempotency: IdempotencyKey): Promise<CreateOutcome> {
+    const key = scopedIdempotencyKey(idempotency.scope, idempotency.key);
+    const fingerprint = requestFingerprint(input);
+    const earlier = await this.replay(key, fingerprint);
+    if (earlier) return earlier;
+    const item = newItem(input);
+    const expiresAt = new Date(Date.parse(item.created_at) + this.idempotencyKeyTtlMs).toISOString();
+    try {
+      await this.repository.insert(item, { key, fingerprint, expires_at: expiresAt });
+    } catch (err) {
+      // Another request with the key got in first: replay its answer once it is recorded.
+      if (err instanceof IdempotencyKeyInUseError) {
+        const replayed = await this.replay(key, fingerprint);
+        if (replayed) return replayed;
+      }
+      throw err;
+    }
+    return { item, replayed: false };
+  }
+
+  private async replay(key: string, fingerprint: string): Promise<CreateOutcome | undefined> {
+    const record = await this.repository.findIdempotencyRecord(key);
+    if (!record) return undefined;
+    if (record.fingerprint !== fingerprint) throw new IdempotencyKeyMismatchError();
+    return { item: record.item, replayed: true };
   }
 
   async get(id: string): Promise<Item> {
@@ -92,6 +146,11 @@ export class ItemsService {
     this.conditions?.decided(op, 'precondition_failed');
     throw new ItemVersionMismatchError(id);
   }
+}
+
+function newItem(input: { id?: string; name: string }): Item {
+  const now = new Date().toISOString();
+  return { id: input.id ?? randomUUID(), name: input.name, created_at: now, updated_at: now, version: 1 };
 }
 
 function encodeCursor(position: ItemPosition): string {

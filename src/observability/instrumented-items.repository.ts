@@ -1,3 +1,4 @@
+import type { IdempotencyRecord, StoredIdempotencyRecord } from '../items/idempotency/idempotency-record.js';
 import type { Item, ItemPosition } from '../items/item.js';
 import type { ItemsRepository } from '../items/items.repository.js';
 import type { StoreTelemetry } from './store-telemetry.js';
@@ -24,8 +25,16 @@ export class InstrumentedItemsRepository implements ItemsRepository {
     return this.telemetry.measure('list', () => this.inner.list(limit, after));
   }
 
-  insert(item: Item): Promise<void> {
-    return this.telemetry.measure('insert', () => this.inner.insert(item));
+  insert(item: Item, idempotency?: IdempotencyRecord): Promise<void> {
+    return this.telemetry.measure('insert', () => this.inner.insert(item, idempotency));
+  }
+
+  findIdempotencyRecord(key: string): Promise<StoredIdempotencyRecord | undefined> {
+    return this.telemetry.measure(
+      'find_idempotency_key',
+      () => this.inner.findIdempotencyRecord(key),
+      (record) => record !== undefined,
+    );
   }
 
   replace(item: Item, expectedVersion: number): Promise<void> {

@@ -24,8 +24,8 @@ import type {
 import { METRICS } from './metrics.js';
 import { SERVICE_NAME } from './tracing.js';
 
-export type StoreOperation = 'find' | 'list' | 'insert' | 'replace' | 'remove';
-const OPERATIONS: readonly StoreOperation[] = ['find', 'list', 'insert', 'replace', 'remove'];
+export type StoreOperation = 'find' | 'list' | 'insert' | 'replace' | 'remove' | 'find_idempotency_key';
+const OPERATIONS: readonly StoreOperation[] = ['find', 'list', 'insert', 'replace', 'remove', 'find_idempotency_key'];
 
 /**
  * The SQL statement each operation is (`db.operation.name`). A conditional write that changes nothing
@@ -37,6 +37,17 @@ const SQL_OPERATIONS: Record<StoreOperation, string> = {
   insert: 'INSERT',
   replace: 'UPDATE',
   remove: 'DELETE',
+  find_idempotency_key: 'SELECT',
+};
+
+/** The table each operation reads or writes (an insert with an Idempotency-Key writes both). */
+const SQL_TABLES: Record<StoreOperation, string> = {
+  find: 'items',
+  list: 'items',
+  insert: 'items',
+  replace: 'items',
+  remove: 'items',
+  find_idempotency_key: 'idempotency_keys',
 };
 
 /** A SQLSTATE (`57014`, `08P01`): its class is 00–5x, F0, HV, P0 or XX, so Node's `EPIPE` is not one. */
@@ -125,9 +136,9 @@ export class StoreTelemetry implements StoreObserver, ItemsDatabaseObserver, Ite
           'items.store.operation': op,
           'db.system.name': 'postgresql',
           'db.namespace': target.database,
-          'db.collection.name': 'items',
+          'db.collection.name': SQL_TABLES[op],
           'db.operation.name': SQL_OPERATIONS[op],
-          'db.query.summary': `${SQL_OPERATIONS[op]} items`,
+          'db.query.summary': `${SQL_OPERATIONS[op]} ${SQL_TABLES[op]}`,
           'server.address': target.host,
           'server.port': target.port,
         },

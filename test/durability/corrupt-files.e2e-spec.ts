@@ -112,7 +112,7 @@ const REFUSED: Refused[] = [
   },
   {
     name: 'snapshot: a format from a newer version',
-    arrange: (s, b) => writeFileSync(s.dbPath, b.snapshot.toString('utf8').replace('snapshot/1', 'snapshot/2')),
+    arrange: (s, b) => writeFileSync(s.dbPath, b.snapshot.toString('utf8').replace('snapshot/2', 'snapshot/3')),
     file: (s) => s.dbPath,
     reason: /is not a snapshot of this service/,
   },
@@ -219,6 +219,25 @@ const REFUSED: Refused[] = [
       writeFileSync(s.journal, withJournalLine(b, 2, `${'\0'.repeat(journalLines(b)[1]!.length - 1)}\n`)),
     file: (s) => s.journal,
     reason: /line 2: is not a valid JSON line/,
+  },
+  {
+    name: 'snapshot: an idempotency record whose key is not a digest (format /2)',
+    arrange: (s, b) =>
+      writeFileSync(s.dbPath, b.snapshot.toString('utf8').replace(/("key":")[0-9a-f]{64}/, '$1the client’s own key')),
+    file: (s) => s.dbPath,
+    reason: /line \d+: an idempotency record has a missing or invalid key/,
+  },
+  {
+    name: 'journal: an insert whose idempotency record has an unexpected field',
+    arrange: (s, b) => {
+      const n = journalLines(b).findIndex((line) => line.includes('"idempotency"'));
+      assert.ok(n >= 0, 'the baseline journal holds a keyed insert');
+      const entry = JSON.parse(journalLines(b)[n]!) as { idempotency: Record<string, unknown> };
+      entry.idempotency.api_key = 'secret';
+      writeFileSync(s.journal, withJournalLine(b, n + 1, `${JSON.stringify(entry)}\n`));
+    },
+    file: (s) => s.journal,
+    reason: /line \d+: an idempotency record has an unexpected field "api_key"/,
   },
   {
     name: 'journal: valid JSON of the wrong shape',
@@ -359,7 +378,9 @@ describe('Durability: damaged files at start-up', () => {
     const dbPath = path.join(baselineDir, 'items.json');
     const server = await startServer({ DB_PATH: dbPath, DB_COMPACT_THRESHOLD: '1kb' });
     for (let i = 0; i < 14; i++) {
-      await jsonRequest(`${server.url}/items`, 'POST', { id: `item-${i}`, name: `item ${i}` });
+      // Half with an Idempotency-Key: its record is in the snapshot or on the item's journal line.
+      const headers: Record<string, string> = i % 2 === 0 ? { 'idempotency-key': `key-${i}` } : {};
+      await jsonRequest(`${server.url}/items`, 'POST', { id: `item-${i}`, name: `item ${i}` }, headers);
       if (i % 3 === 2) await jsonRequest(`${server.url}/items/item-${i - 1}`, 'PATCH', { name: `renamed ${i}` });
     }
     await jsonRequest(`${server.url}/items/item-0`, 'DELETE');

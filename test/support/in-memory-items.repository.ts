@@ -1,3 +1,9 @@
+import { IdempotencyKeyInUseError } from '../../src/items/idempotency/idempotency.errors.js';
+import {
+  type IdempotencyRecord,
+  isLive,
+  type StoredIdempotencyRecord,
+} from '../../src/items/idempotency/idempotency-record.js';
 import { ItemIndex } from '../../src/items/json-file/item-index.js';
 import type { Item, ItemPosition } from '../../src/items/item.js';
 import { ItemAlreadyExistsError, ItemNotFoundError, ItemVersionMismatchError } from '../../src/items/items.errors.js';
@@ -12,6 +18,7 @@ export type RepositoryCall = [method: keyof ItemsRepository, ...args: unknown[]]
  */
 export class InMemoryItemsRepository implements ItemsRepository {
   readonly index = new ItemIndex();
+  readonly records = new Map<string, StoredIdempotencyRecord>();
   readonly calls: RepositoryCall[] = [];
   beforeReplace?: () => void;
 
@@ -25,11 +32,20 @@ export class InMemoryItemsRepository implements ItemsRepository {
     return Promise.resolve(this.index.page(limit, after));
   }
 
-  insert(item: Item): Promise<void> {
-    this.calls.push(['insert', item]);
+  insert(item: Item, idempotency?: IdempotencyRecord): Promise<void> {
+    this.calls.push(idempotency ? ['insert', item, idempotency] : ['insert', item]);
+    const recorded = idempotency && this.records.get(idempotency.key);
+    if (recorded && isLive(recorded)) return Promise.reject(new IdempotencyKeyInUseError());
     if (this.index.get(item.id)) return Promise.reject(new ItemAlreadyExistsError(item.id));
     this.index.put(item);
+    if (idempotency) this.records.set(idempotency.key, { ...idempotency, item });
     return Promise.resolve();
+  }
+
+  findIdempotencyRecord(key: string): Promise<StoredIdempotencyRecord | undefined> {
+    this.calls.push(['findIdempotencyRecord', key]);
+    const record = this.records.get(key);
+    return Promise.resolve(record && isLive(record) ? record : undefined);
   }
 
   replace(item: Item, expectedVersion: number): Promise<void> {

@@ -7,6 +7,8 @@ import path from 'node:path';
 import { storeConfig } from '../../config/config.namespaces.js';
 import { EXIT_CODES } from '../../lifecycle/exit-codes.js';
 import { Lifecycle } from '../../lifecycle/lifecycle.js';
+import { IdempotencyKeyInUseError } from '../idempotency/idempotency.errors.js';
+import { type IdempotencyRecord, isLive, type StoredIdempotencyRecord } from '../idempotency/idempotency-record.js';
 import type { Item, ItemPosition } from '../item.js';
 import {
   InvalidItemError,
@@ -30,7 +32,7 @@ const MAX_NAMED_NONCONFORMING = 20;
 const COMPACT_RATIO = 1;
 
 type Write =
-  | { op: 'insert'; item: Item }
+  | { op: 'insert'; item: Item; idempotency?: IdempotencyRecord }
   | { op: 'replace'; item: Item; expectedVersion: number }
   | { op: 'remove'; id: string; expectedVersion?: number };
 
@@ -64,6 +66,10 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
   private readonly files: StoreFiles;
   private readonly compactThresholdBytes: number;
   private index = new ItemIndex();
+  /** Idempotency records by key, as committed; an expired one is ignored, and dropped at compaction. */
+  private records = new Map<string, StoredIdempotencyRecord>();
+  /** Keys of inserts queued or being committed: a second request with one is refused at once. */
+  private readonly keysInFlight = new Set<string>();
   private seq = 0;
   private lock?: StoreLock;
   private journal?: FileHandle;
@@ -111,6 +117,7 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
       const recovered = await recoverStore(this.files);
       await this.removeOrphanTempFiles();
       this.index = recovered.index;
+      this.records = recovered.records;
       this.seq = recovered.seq;
       this.snapshotBytes = recovered.snapshotBytes;
       this.journalBytes = recovered.journalBytes;
@@ -207,8 +214,20 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
     return Promise.resolve(this.index.page(limit, after));
   }
 
-  insert(item: Item): Promise<void> {
-    return this.checked(item) ?? this.enqueue({ op: 'insert', item });
+  insert(item: Item, idempotency?: IdempotencyRecord): Promise<void> {
+    const refused = this.checked(item);
+    if (refused) return refused;
+    if (!idempotency) return this.enqueue({ op: 'insert', item });
+    const { key } = idempotency;
+    if (this.keysInFlight.has(key)) return Promise.reject(new IdempotencyKeyInUseError());
+    this.keysInFlight.add(key);
+    // Deleted once settled: by then a committed record has taken over (commitBatch sets it first).
+    return this.enqueue({ op: 'insert', item, idempotency }).finally(() => this.keysInFlight.delete(key));
+  }
+
+  findIdempotencyRecord(key: string): Promise<StoredIdempotencyRecord | undefined> {
+    const record = this.records.get(key);
+    return Promise.resolve(record && isLive(record) ? record : undefined);
   }
 
   replace(item: Item, expectedVersion: number): Promise<void> {
@@ -288,6 +307,7 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
     const current = (id: string) => (view.has(id) ? (view.get(id) ?? undefined) : this.index.get(id));
     const accepted: PendingWrite[] = [];
     const lines: string[] = [];
+    const records: StoredIdempotencyRecord[] = [];
     let seq = this.seq;
     for (const pending of batch) {
       const entry = this.check(pending.write, current, seq + 1);
@@ -296,6 +316,7 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
         continue;
       }
       seq = entry.seq;
+      if (entry.op === 'put' && entry.idempotency) records.push({ ...entry.idempotency, item: entry.item });
       view.set(entry.op === 'put' ? entry.item.id : entry.id, entry.op === 'put' ? entry.item : null);
       lines.push(journalLine(entry));
       accepted.push(pending);
@@ -330,6 +351,7 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
       if (item) this.index.put(item);
       else this.index.delete(id);
     }
+    for (const record of records) this.records.set(record.key, record);
     this.telemetry?.sized(this.index.size, this.journalBytes);
     if (this.nonconforming.size > 0) {
       for (const id of view.keys()) this.nonconforming.delete(id);
@@ -341,9 +363,17 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
   /** Turns a write into a journal entry, or the domain error that refuses it. */
   private check(write: Write, current: (id: string) => Item | undefined, seq: number): JournalEntry | Error {
     switch (write.op) {
-      case 'insert':
-        if (current(write.item.id)) return new ItemAlreadyExistsError(write.item.id);
-        return { seq, op: 'put', item: write.item };
+      case 'insert': {
+        const { item, idempotency } = write;
+        if (idempotency) {
+          // Checked here, in commit order, so that the key and the item are one atomic step: the
+          // in-flight set alone would miss a request that looked the key up just before a commit.
+          const recorded = this.records.get(idempotency.key);
+          if (recorded && isLive(recorded)) return new IdempotencyKeyInUseError();
+        }
+        if (current(item.id)) return new ItemAlreadyExistsError(item.id);
+        return idempotency ? { seq, op: 'put', item, idempotency } : { seq, op: 'put', item };
+      }
       case 'replace': {
         const existing = current(write.item.id);
         if (!existing) return new ItemNotFoundError(write.item.id);
@@ -409,14 +439,23 @@ export class JsonFileItemsRepository implements ItemsRepository, OnModuleInit, O
       }
       const seq = this.seq;
       const items = this.index.values().slice();
-      this.snapshotBytes = await writeSnapshot(this.files, items, seq);
+      const now = Date.now();
+      for (const [key, record] of this.records) if (!isLive(record, now)) this.records.delete(key);
+      const records = [...this.records.values()];
+      this.snapshotBytes = await writeSnapshot(this.files, items, seq, records);
       // ENOENT: a previous attempt removed it, then failed to fsync the directory.
       await unlink(this.files.oldJournal).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT') throw err;
       });
       await fsyncDirectory(this.files.directory);
       this.oldJournalExists = false;
-      this.logger.log({ msg: 'store compacted', items: items.length, seq, snapshot_bytes: this.snapshotBytes });
+      this.logger.log({
+        msg: 'store compacted',
+        items: items.length,
+        idempotency_keys: records.length,
+        seq,
+        snapshot_bytes: this.snapshotBytes,
+      });
     } catch (err) {
       if (this.failure) return; // fail() has said it all: there will be no retry, but a restart.
       this.compactionRetryAt = Date.now() + 10_000;

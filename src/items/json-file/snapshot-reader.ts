@@ -1,6 +1,8 @@
 import { open } from 'node:fs/promises';
+import type { StoredIdempotencyRecord } from '../idempotency/idempotency-record.js';
 import type { Item } from '../item.js';
-import { itemShapeProblem, SNAPSHOT_FORMAT } from './store-format.js';
+import { RECORDS_SEPARATOR } from './snapshot-writer.js';
+import { isStoredRecord, itemShapeProblem, SNAPSHOT_FORMAT, SNAPSHOT_FORMAT_V1 } from './store-format.js';
 
 /** Read at a time, so that loading never holds the whole file (a 100k-item snapshot is 15 MB). */
 const CHUNK_BYTES = 1024 * 1024;
@@ -11,8 +13,18 @@ const HEADER = /^\{"format":"([^"]*)","seq":(0|[1-9]\d*),"items":\[$/;
 /** ignoreBOM: the decoder would otherwise drop a byte order mark at the start of every line. */
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
+/** What a snapshot holds. */
+export interface SnapshotContents {
+  items: Item[];
+  /** Format /1 has none. */
+  records: StoredIdempotencyRecord[];
+  seq: number;
+  bytes: number;
+}
+
 /**
- * Reads a snapshot in the layout writeSnapshot() writes (a header line, one item per line, `]}`), a
+ * Reads a snapshot in the layout writeSnapshot() writes (a header line, one item per line, then, in
+ * format /2, a separator line and one idempotency record per line, and `]}`), a
  * chunk at a time, parsing one line at a time. Returns undefined at the first thing it does not expect,
  * and the caller then reads the file the slow way, which says precisely what is wrong. Throws the file
  * system's errors (ENOENT included).
@@ -22,15 +34,18 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
  * which under load can be a long time: with 100,000 items, RSS at ready went from 181 to 148 MB
  * (bench/README.md).
  */
-export async function readCanonicalSnapshot(
-  file: string,
-): Promise<{ items: Item[]; seq: number; bytes: number } | undefined> {
+export async function readCanonicalSnapshot(file: string): Promise<SnapshotContents | undefined> {
   const handle = await open(file, 'r');
   try {
     const chunk = Buffer.allocUnsafe(CHUNK_BYTES);
     const items: Item[] = [];
     const ids = new Set<string>();
+    const records: StoredIdempotencyRecord[] = [];
+    const keys = new Set<string>();
     let seq: number | undefined;
+    let format: string | undefined;
+    // In format /2, once the separator line is past: the lines are records.
+    let inRecords = false;
     let ended = false;
     // Every item line but the last ends in a comma, as JSON wants between array elements.
     let commaBefore = true;
@@ -53,19 +68,33 @@ export async function readCanonicalSnapshot(
         start = end + 1;
         if (seq === undefined) {
           const header = HEADER.exec(line);
-          if (!header || header[1] !== SNAPSHOT_FORMAT) return undefined;
+          format = header?.[1];
+          if (!header || (format !== SNAPSHOT_FORMAT && format !== SNAPSHOT_FORMAT_V1)) return undefined;
           seq = Number(header[2]);
           if (!Number.isSafeInteger(seq)) return undefined;
         } else if (line === ']}') {
-          if (items.length > 0 && commaBefore) return undefined;
+          if ((inRecords ? records : items).length > 0 && commaBefore) return undefined;
+          if (format === SNAPSHOT_FORMAT && !inRecords) return undefined;
           ended = true;
+        } else if (line === RECORDS_SEPARATOR && format === SNAPSHOT_FORMAT && !inRecords) {
+          if (items.length > 0 && commaBefore) return undefined;
+          inRecords = true;
+          commaBefore = true;
         } else {
           if (!commaBefore) return undefined;
           commaBefore = line.endsWith(',');
-          const item = parseItem(commaBefore ? line.slice(0, -1) : line);
-          if (item === undefined || ids.has(item.id)) return undefined;
-          ids.add(item.id);
-          items.push(item);
+          const value = parseLine(commaBefore ? line.slice(0, -1) : line);
+          if (inRecords) {
+            if (!isStoredRecord(value) || keys.has(value.key)) return undefined;
+            keys.add(value.key);
+            records.push(value);
+          } else {
+            if (itemShapeProblem(value) !== undefined) return undefined;
+            const item = value as Item;
+            if (ids.has(item.id)) return undefined;
+            ids.add(item.id);
+            items.push(item);
+          }
         }
       }
       // The rest is a partial line: copied, since the chunk is overwritten by the next read.
@@ -73,18 +102,16 @@ export async function readCanonicalSnapshot(
       if (carry && carry.length > MAX_LINE_BYTES) return undefined;
     }
     if (!ended || carry !== undefined || seq === undefined) return undefined;
-    return { items, seq, bytes: position };
+    return { items, records, seq, bytes: position };
   } finally {
     await handle.close();
   }
 }
 
-function parseItem(json: string): Item | undefined {
-  let value: unknown;
+function parseLine(json: string): unknown {
   try {
-    value = JSON.parse(json);
+    return JSON.parse(json) as unknown;
   } catch {
     return undefined;
   }
-  return itemShapeProblem(value) === undefined ? (value as Item) : undefined;
 }

@@ -10,15 +10,44 @@ import type { Item } from '../item.js';
 import type { ItemRules } from '../item-rules.js';
 import { JsonFileItemsRepository } from './json-file-items.repository.js';
 import { StoreCorruptError, StoreFiles } from './store-files.js';
-import { SNAPSHOT_FORMAT } from './store-format.js';
+import type { StoredIdempotencyRecord } from '../idempotency/idempotency-record.js';
+import { writeSnapshot } from './snapshot-writer.js';
+import { SNAPSHOT_FORMAT, SNAPSHOT_FORMAT_V1 } from './store-format.js';
 import { recoverStore } from './store-recovery.js';
 
 const AT = '2026-01-01T00:00:00.000Z';
 const item = (id: string, version = 1): Item => ({ id, name: id, created_at: AT, updated_at: AT, version });
 const put = (seq: number, it: Item) => JSON.stringify({ seq, op: 'put', item: it });
 const del = (seq: number, id: string) => JSON.stringify({ seq, op: 'delete', id });
+/** A snapshot as format /1 wrote it (items only): still read. */
 const snapshot = (seq: number, items: Item[]) =>
-  `{"format":"${SNAPSHOT_FORMAT}","seq":${seq},"items":[\n${items.map((i) => JSON.stringify(i)).join(',\n')}\n]}\n`;
+  `{"format":"${SNAPSHOT_FORMAT_V1}","seq":${seq},"items":[\n${items.map((i) => JSON.stringify(i)).join(',\n')}\n]}\n`;
+const LATER = '2999-01-01T00:00:00.000Z';
+const EARLIER = '2001-01-01T00:00:00.000Z';
+const digest = (n: number) => n.toString(16).padStart(64, '0');
+const record = (n: number, it: Item, expires = LATER): StoredIdempotencyRecord => ({
+  key: digest(n),
+  fingerprint: digest(1000 + n),
+  expires_at: expires,
+  item: it,
+});
+const keyedPut = (seq: number, it: Item, n: number, expires = LATER) =>
+  JSON.stringify({
+    seq,
+    op: 'put',
+    item: it,
+    idempotency: { key: digest(n), fingerprint: digest(1000 + n), expires_at: expires },
+  });
+/** A snapshot in format /2 laid out by hand, one element per line, as writeSnapshot writes it. */
+const snapshotV2 = (seq: number, items: unknown[], records: unknown[]) =>
+  [
+    `{"format":"${SNAPSHOT_FORMAT}","seq":${seq},"items":[`,
+    ...items.map((i, n) => JSON.stringify(i) + (n < items.length - 1 ? ',' : '')),
+    '],"idempotency_keys":[',
+    ...records.map((r, n) => JSON.stringify(r) + (n < records.length - 1 ? ',' : '')),
+    ']}',
+    '',
+  ].join('\n');
 
 describe('recoverStore', () => {
   let dir: string;
@@ -56,6 +85,40 @@ describe('recoverStore', () => {
     );
     assert.equal(recovered.seq, 4);
     assert.equal(recovered.tornTail, false);
+  });
+
+  it('when the journal holds inserts with idempotency records, then the live ones are restored with the item as created, the expired ones dropped', async () => {
+    writeFileSync(
+      files.journal,
+      [
+        keyedPut(1, item('a'), 1),
+        keyedPut(2, item('b'), 2, EARLIER),
+        put(3, { ...item('a', 2), name: 'renamed' }),
+      ].join('\n') + '\n',
+    );
+    const recovered = await recoverStore(files);
+    assert.deepEqual([...recovered.records.values()], [record(1, item('a'))]);
+    assert.equal(recovered.index.get('a')?.name, 'renamed');
+  });
+
+  it('when a format /2 snapshot holds records, then both readers restore them, and the journal adds its own', async () => {
+    const records = [record(1, item('a')), record(2, item('gone')), record(3, item('b'), EARLIER)];
+    await writeSnapshot(files, [item('a'), item('b')], 2, records);
+    writeFileSync(files.journal, `${keyedPut(3, item('c'), 4)}\n`);
+    const fast = await recoverStore(files);
+    assert.deepEqual([...fast.records.keys()], [digest(1), digest(2), digest(4)]);
+    assert.deepEqual(fast.records.get(digest(2))?.item, item('gone'), 'a replay answers a deleted item as created');
+    // Formatted by hand: the thorough reader.
+    writeFileSync(
+      files.snapshot,
+      JSON.stringify(
+        { format: SNAPSHOT_FORMAT, seq: 2, items: [item('a'), item('b')], idempotency_keys: records },
+        null,
+        2,
+      ),
+    );
+    const thorough = await recoverStore(files);
+    assert.deepEqual([...thorough.records.entries()], [...fast.records.entries()]);
   });
 
   it('when the last journal line is torn, then it is dropped and the valid length reported', async () => {
@@ -132,6 +195,59 @@ describe('recoverStore', () => {
       /journal line 1: the entry has no valid "op"/,
     ],
     ['a snapshot that is a directory', () => mkdirSync(files.snapshot), /items\.json: cannot be read: is a directory/],
+    [
+      'a journal idempotency record with a bad key',
+      () =>
+        writeFileSync(
+          files.journal,
+          `${JSON.stringify({ seq: 1, op: 'put', item: item('a'), idempotency: { key: 'raw-client-key', fingerprint: digest(1), expires_at: LATER } })}\n`,
+        ),
+      /journal line 1: an idempotency record has a missing or invalid key/,
+    ],
+    [
+      'a journal idempotency record with an extra field',
+      () =>
+        writeFileSync(
+          files.journal,
+          `${JSON.stringify({ seq: 1, op: 'put', item: item('a'), idempotency: { key: digest(1), fingerprint: digest(1), expires_at: LATER, api_key: 'x' } })}\n`,
+        ),
+      /journal line 1: an idempotency record has an unexpected field "api_key"/,
+    ],
+    [
+      'a journal idempotency record with a bad expiry',
+      () =>
+        writeFileSync(
+          files.journal,
+          `${JSON.stringify({ seq: 1, op: 'put', item: item('a'), idempotency: { key: digest(1), fingerprint: digest(1), expires_at: 'tomorrow' } })}\n`,
+        ),
+      /journal line 1: an idempotency record has a missing or invalid expires_at/,
+    ],
+    [
+      'a format /2 snapshot without its idempotency_keys',
+      () => writeFileSync(files.snapshot, `{"format":"${SNAPSHOT_FORMAT}","seq":0,"items":[]}`),
+      /no "idempotency_keys" array/,
+    ],
+    [
+      'a format /1 snapshot with idempotency_keys',
+      () =>
+        writeFileSync(files.snapshot, `{"format":"${SNAPSHOT_FORMAT_V1}","seq":0,"items":[],"idempotency_keys":[]}`),
+      /has "idempotency_keys", which its format "items-service.snapshot\/1" has not/,
+    ],
+    [
+      'a snapshot record without its item',
+      () => writeFileSync(files.snapshot, snapshotV2(0, [item('a')], [{ ...record(1, item('a')), item: undefined }])),
+      /items\.json line 4: an idempotency record's item: an item must be an object/,
+    ],
+    [
+      'a snapshot record with a bad fingerprint',
+      () => writeFileSync(files.snapshot, snapshotV2(0, [item('a')], [{ ...record(1, item('a')), fingerprint: 'x' }])),
+      /items\.json line 4: an idempotency record has a missing or invalid fingerprint/,
+    ],
+    [
+      'duplicate idempotency keys in a snapshot',
+      () => writeFileSync(files.snapshot, snapshotV2(0, [], [record(1, item('a')), record(1, item('b'))])),
+      /items\.json line 4: duplicate idempotency key/,
+    ],
     [
       'an old journal with a torn end',
       () => writeFileSync(files.oldJournal, put(1, item('a')).slice(0, 10)),

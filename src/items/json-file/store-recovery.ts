@@ -1,14 +1,24 @@
 import { readFile } from 'node:fs/promises';
+import { isLive, type StoredIdempotencyRecord } from '../idempotency/idempotency-record.js';
 import type { Item } from '../item.js';
 import { type ItemRules, itemRuleViolation } from '../item-rules.js';
 import { ItemIndex } from './item-index.js';
-import { readCanonicalSnapshot } from './snapshot-reader.js';
+import { readCanonicalSnapshot, type SnapshotContents } from './snapshot-reader.js';
 import { describeFsError, StoreCorruptError, type StoreFiles } from './store-files.js';
-import { itemShapeProblem, type JournalEntry, journalEntryProblem, SNAPSHOT_FORMAT } from './store-format.js';
+import {
+  itemShapeProblem,
+  type JournalEntry,
+  journalEntryProblem,
+  SNAPSHOT_FORMAT,
+  SNAPSHOT_FORMATS,
+  storedRecordProblem,
+} from './store-format.js';
 
 /** What start-up found on disk, after replaying the journal. */
 export interface RecoveredStore {
   index: ItemIndex;
+  /** The live idempotency records, by key (expired ones are left out). */
+  records: Map<string, StoredIdempotencyRecord>;
   /** The sequence number of the last change applied. */
   seq: number;
   snapshotBytes: number;
@@ -37,17 +47,26 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * between versions, and what an earlier version acknowledged must not stop this one from starting.
  */
 export async function recoverStore(files: StoreFiles, rules: ItemRules = itemRuleViolation): Promise<RecoveredStore> {
-  const { items, seq: snapshotSeq, bytes: snapshotBytes } = await loadSnapshot(files.snapshot);
+  const {
+    items,
+    records: snapshotRecords,
+    seq: snapshotSeq,
+    bytes: snapshotBytes,
+  } = await loadSnapshot(files.snapshot);
   const index = ItemIndex.from(items);
-  const replay = { index, seq: snapshotSeq, snapshotSeq };
+  const records = new Map(snapshotRecords.map((record) => [record.key, record]));
+  const replay = { index, records, seq: snapshotSeq, snapshotSeq };
 
   const oldJournal = await readOptional(files.oldJournal);
   if (oldJournal !== undefined) replayJournal(files.oldJournal, oldJournal, replay, false);
   const journal = await readOptional(files.journal);
   const journalBytes = journal === undefined ? 0 : replayJournal(files.journal, journal, replay, true);
 
+  const now = Date.now();
+  for (const [key, record] of records) if (!isLive(record, now)) records.delete(key);
   return {
     index,
+    records,
     seq: replay.seq,
     snapshotBytes,
     journalExists: journal !== undefined,
@@ -69,16 +88,17 @@ function nonconformingItems(index: ItemIndex, rules: ItemRules): NonconformingIt
 }
 
 /** The snapshot's items: the fast way when the file is as the store writes it, else the thorough way. */
-async function loadSnapshot(file: string): Promise<{ items: Item[]; seq: number; bytes: number }> {
+async function loadSnapshot(file: string): Promise<SnapshotContents> {
+  const none: SnapshotContents = { items: [], records: [], seq: 0, bytes: 0 };
   try {
     const canonical = await readCanonicalSnapshot(file);
     if (canonical) return canonical;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { items: [], seq: 0, bytes: 0 };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return none;
     throw new StoreCorruptError(file, `cannot be read: ${describeFsError(err)}`);
   }
   const bytes = await readOptional(file);
-  if (bytes === undefined) return { items: [], seq: 0, bytes: 0 };
+  if (bytes === undefined) return none;
   return { ...parseSnapshot(file, bytes), bytes: bytes.length };
 }
 
@@ -91,7 +111,7 @@ async function readOptional(file: string): Promise<Buffer | undefined> {
   }
 }
 
-function parseSnapshot(file: string, bytes: Buffer): { items: Item[]; seq: number } {
+function parseSnapshot(file: string, bytes: Buffer): Omit<SnapshotContents, 'bytes'> {
   if (bytes.length === 0) throw new StoreCorruptError(file, 'is empty, but a snapshot always holds a JSON object');
   let text: string;
   try {
@@ -109,14 +129,20 @@ function parseSnapshot(file: string, bytes: Buffer): { items: Item[]; seq: numbe
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
     throw new StoreCorruptError(file, 'is JSON, but not a snapshot object');
   const snapshot = parsed as Record<string, unknown>;
-  if (snapshot.format !== SNAPSHOT_FORMAT)
-    throw new StoreCorruptError(file, `is not a snapshot of this service (format is not "${SNAPSHOT_FORMAT}")`);
+  if (typeof snapshot.format !== 'string' || !SNAPSHOT_FORMATS.includes(snapshot.format))
+    throw new StoreCorruptError(
+      file,
+      `is not a snapshot of this service (format is not ${SNAPSHOT_FORMATS.map((f) => `"${f}"`).join(' nor ')})`,
+    );
   if (!Number.isSafeInteger(snapshot.seq) || (snapshot.seq as number) < 0)
     throw new StoreCorruptError(file, 'has no valid "seq"');
   if (!Array.isArray(snapshot.items)) throw new StoreCorruptError(file, 'has no "items" array');
 
-  // Written one item per line after a header line; a hand-formatted file gets item numbers instead.
-  const canonical = text.split('\n', snapshot.items.length + 4).length === snapshot.items.length + 3;
+  // Written one item per line after a header line (and, in /2, a separator and a line per record); a
+  // hand-formatted file gets item numbers instead.
+  const lines =
+    snapshot.items.length + 3 + (Array.isArray(snapshot.idempotency_keys) ? snapshot.idempotency_keys.length + 1 : 0);
+  const canonical = text.split('\n', lines + 1).length === lines;
   const where = (i: number) =>
     canonical ? { line: i + 2, label: '' } : { line: undefined, label: `item #${i + 1}: ` };
   const seen = new Set<string>();
@@ -129,11 +155,40 @@ function parseSnapshot(file: string, bytes: Buffer): { items: Item[]; seq: numbe
     if (seen.has(id)) throw new StoreCorruptError(file, `${label}duplicate id ${JSON.stringify(id)}`, line);
     seen.add(id);
   }
-  return { items: items as Item[], seq: snapshot.seq as number };
+  return { items: items as Item[], records: parseRecords(file, snapshot, text), seq: snapshot.seq as number };
+}
+
+/** Format /2's idempotency records (each with its item as created); format /1 has none. */
+function parseRecords(file: string, snapshot: Record<string, unknown>, text: string): StoredIdempotencyRecord[] {
+  if (snapshot.format !== SNAPSHOT_FORMAT) {
+    if ('idempotency_keys' in snapshot)
+      throw new StoreCorruptError(
+        file,
+        `has "idempotency_keys", which its format "${String(snapshot.format)}" has not`,
+      );
+    return [];
+  }
+  if (!Array.isArray(snapshot.idempotency_keys)) throw new StoreCorruptError(file, 'has no "idempotency_keys" array');
+  const records = snapshot.idempotency_keys as unknown[];
+  const items = snapshot.items as unknown[];
+  // As written: a line per item, the separator, a line per record.
+  const lines = items.length + records.length + 4;
+  const canonical = text.split('\n', lines + 1).length === lines;
+  const seen = new Set<string>();
+  for (let i = 0; i < records.length; i++) {
+    const [line, label] = canonical ? [items.length + i + 3, ''] : [undefined, `idempotency record #${i + 1}: `];
+    const problem = storedRecordProblem(records[i]);
+    if (problem !== undefined) throw new StoreCorruptError(file, label + problem, line);
+    const { key } = records[i] as StoredIdempotencyRecord;
+    if (seen.has(key)) throw new StoreCorruptError(file, `${label}duplicate idempotency key`, line);
+    seen.add(key);
+  }
+  return records as StoredIdempotencyRecord[];
 }
 
 interface Replay {
   index: ItemIndex;
+  records: Map<string, StoredIdempotencyRecord>;
   seq: number;
   snapshotSeq: number;
 }
@@ -164,6 +219,8 @@ function replayJournal(file: string, bytes: Buffer, replay: Replay, mayBeTorn: b
       );
     } else {
       apply(file, entry, replay.index, line);
+      if (entry.op === 'put' && entry.idempotency)
+        replay.records.set(entry.idempotency.key, { ...entry.idempotency, item: entry.item });
       replay.seq = entry.seq;
     }
     start = end + 1;

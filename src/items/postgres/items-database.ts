@@ -17,8 +17,22 @@ export interface ItemsTable {
   version: number;
 }
 
+/** The `idempotency_keys` table (migration 0002): one row per live Idempotency-Key of a POST. */
+export interface IdempotencyKeysTable {
+  /** SHA-256 (hex) of the caller's scope and the key. */
+  key: string;
+  fingerprint: string;
+  expires_at: Date | string;
+  /**
+   * The item as it was created, as JSON text: what a replay answers. JSON escapes U+0000, which a
+   * name may hold and `text` may not; a name with an unpaired surrogate never gets this far.
+   */
+  item: string;
+}
+
 export interface ItemsDatabase {
   items: ItemsTable;
+  idempotency_keys: IdempotencyKeysTable;
 }
 
 export interface ItemsDatabaseConnection {

@@ -1,12 +1,13 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Kysely } from 'kysely';
+import type { StoredIdempotencyRecord } from '../idempotency/idempotency-record.js';
 import type { Item } from '../item.js';
 import { StoreFiles, StoreLockedError } from '../json-file/store-files.js';
 import { liveHolder } from '../json-file/store-lock.js';
 import { recoverStore } from '../json-file/store-recovery.js';
 import type { ItemsDatabase } from './items-database.js';
-import { toItem, toRow } from './postgres-items.repository.js';
+import { toItem, toRecordRow, toRow } from './postgres-items.repository.js';
 
 /** Rows per INSERT and per transaction: 5 parameters a row, far under PostgreSQL's 65535 per statement. */
 export const IMPORT_BATCH_SIZE = 500;
@@ -53,6 +54,8 @@ async function fileKind(file: string): Promise<'missing' | 'directory' | 'file'>
 export interface JsonFileStoreContents {
   /** Every item the store holds, as the service would serve them, in (created_at, id) order. */
   items: readonly Item[];
+  /** The idempotency keys still live, each with its item as created: a retry after the move still replays. */
+  records: readonly StoredIdempotencyRecord[];
   /** A crash cut the journal's last line: that write was never acknowledged, and is not in `items`. */
   tornTail: boolean;
 }
@@ -67,7 +70,7 @@ export async function readJsonFileStore(files: StoreFiles): Promise<JsonFileStor
   await refuseWhenHeld(files);
   const recovered = await recoverStore(files);
   await refuseWhenHeld(files);
-  return { items: recovered.index.values(), tornTail: recovered.tornTail };
+  return { items: recovered.index.values(), records: [...recovered.records.values()], tornTail: recovered.tornTail };
 }
 
 async function refuseWhenHeld(files: StoreFiles): Promise<void> {
@@ -145,4 +148,26 @@ function sameItem(a: Item | undefined, b: Item): boolean {
     a.updated_at === b.updated_at &&
     a.version === b.version
   );
+}
+
+/**
+ * Inserts the idempotency keys the database lacks, in batches; a key already there (the same POST, or
+ * one made since through the database) is left as it is. Returns how many were inserted.
+ */
+export async function copyIdempotencyRecordsToDatabase(
+  db: Kysely<ItemsDatabase>,
+  records: readonly StoredIdempotencyRecord[],
+  batchSize = IMPORT_BATCH_SIZE,
+): Promise<number> {
+  let inserted = 0;
+  for (let start = 0; start < records.length; start += batchSize) {
+    const rows = await db
+      .insertInto('idempotency_keys')
+      .values(records.slice(start, start + batchSize).map((record) => toRecordRow(record, record.item)))
+      .onConflict((conflict) => conflict.column('key').doNothing())
+      .returning('key')
+      .execute();
+    inserted += rows.length;
+  }
+  return inserted;
 }

@@ -25,6 +25,24 @@ export const MIGRATIONS: Record<string, Migration> = {
       await db.schema.dropTable('items').execute();
     },
   },
+  '0002_create_idempotency_keys': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      // Written in the item's own transaction (PostgresItemsRepository.insert); no foreign key, since
+      // a replay answers the item as created, even after it has been deleted.
+      await db.schema
+        .createTable('idempotency_keys')
+        .addColumn('key', sql`text collate "C"`, (column) => column.primaryKey())
+        .addColumn('fingerprint', 'text', (column) => column.notNull())
+        .addColumn('expires_at', sql`timestamptz(3)`, (column) => column.notNull())
+        .addColumn('item', 'text', (column) => column.notNull())
+        .execute();
+      // The clean-up takes the oldest expired rows first.
+      await db.schema.createIndex('idempotency_keys_expires_at').on('idempotency_keys').column('expires_at').execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.dropTable('idempotency_keys').execute();
+    },
+  },
 };
 
 /** Kysely's migrator: its lock (a row locked in a transaction) lets two runs start at once safely. */

@@ -1,8 +1,10 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit, Optional } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
-import { sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { DomainError } from '../../common/domain-error.js';
 import { storeConfig } from '../../config/config.namespaces.js';
+import { IdempotencyKeyInUseError } from '../idempotency/idempotency.errors.js';
+import type { IdempotencyRecord, StoredIdempotencyRecord } from '../idempotency/idempotency-record.js';
 import type { Item, ItemPosition } from '../item.js';
 import { itemRuleViolation } from '../item-rules.js';
 import {
@@ -18,6 +20,8 @@ import { Lifecycle } from '../../lifecycle/lifecycle.js';
 import {
   connectItemsDatabase,
   ITEMS_DATABASE_OBSERVER,
+  type IdempotencyKeysTable,
+  type ItemsDatabase,
   type ItemsDatabaseConnection,
   type ItemsDatabaseObserver,
   itemsDatabaseTarget,
@@ -27,6 +31,12 @@ import { pendingMigrations } from './migrations.js';
 
 /** PostgreSQL's unique_violation. */
 const UNIQUE_VIOLATION = '23505';
+
+/**
+ * Expired idempotency keys each keyed insert deletes in its transaction: more than it adds, so the
+ * table stays near the keys of one IDEMPOTENCY_KEY_TTL without a job of its own.
+ */
+const EXPIRED_KEYS_PER_INSERT = 100;
 
 /** The database is not there or not answering: the service is up, the request may be retried. */
 const UNAVAILABLE = 'The database is not available right now; nothing was changed. Retry later.';
@@ -124,14 +134,61 @@ export class PostgresItemsRepository implements ItemsRepository, OnModuleInit, O
     });
   }
 
-  insert(item: Item): Promise<void> {
-    return this.write(item, async (db) => {
-      try {
-        await db.insertInto('items').values(toRow(item)).execute();
-      } catch (err) {
-        if (databaseErrorCode(err) === UNIQUE_VIOLATION) throw new ItemAlreadyExistsError(item.id);
-        throw err;
-      }
+  insert(item: Item, idempotency?: IdempotencyRecord): Promise<void> {
+    if (!idempotency) return this.write(item, (db) => insertItem(db, item));
+    return this.write(item, (db) =>
+      db.transaction().execute(async (trx) => {
+        // Another replica's request with this key holds the lock until its transaction ends: it is in
+        // flight, and this one is refused at once rather than made to wait (IETF draft: 409).
+        const { rows } = await sql<{ locked: boolean }>`
+          select pg_try_advisory_xact_lock(${advisoryLockId(idempotency.key)}::bigint) as locked`.execute(trx);
+        if (!rows[0]?.locked) throw new IdempotencyKeyInUseError();
+        // A live row under the key: taken (the caller replays it); an expired one is replaced.
+        const stored = await trx
+          .insertInto('idempotency_keys')
+          .values(toRecordRow(idempotency, item))
+          .onConflict((conflict) =>
+            conflict
+              .column('key')
+              .doUpdateSet((eb) => ({
+                fingerprint: eb.ref('excluded.fingerprint'),
+                expires_at: eb.ref('excluded.expires_at'),
+                item: eb.ref('excluded.item'),
+              }))
+              .where('idempotency_keys.expires_at', '<=', sql<Date>`now()`),
+          )
+          .returning('key')
+          .executeTakeFirst();
+        if (!stored) throw new IdempotencyKeyInUseError();
+        await insertItem(trx, item);
+        await trx
+          .deleteFrom('idempotency_keys')
+          .where(
+            'key',
+            'in',
+            trx
+              .selectFrom('idempotency_keys')
+              .select('key')
+              .where('expires_at', '<=', sql<Date>`now()`)
+              .orderBy('expires_at')
+              .limit(EXPIRED_KEYS_PER_INSERT)
+              .forUpdate()
+              .skipLocked(),
+          )
+          .execute();
+      }),
+    );
+  }
+
+  findIdempotencyRecord(key: string): Promise<StoredIdempotencyRecord | undefined> {
+    return this.query(async (db) => {
+      const row = await db
+        .selectFrom('idempotency_keys')
+        .selectAll()
+        .where('key', '=', key)
+        .where('expires_at', '>', sql<Date>`now()`)
+        .executeTakeFirst();
+      return row && toStoredRecord(row);
     });
   }
 
@@ -191,6 +248,38 @@ export class PostgresItemsRepository implements ItemsRepository, OnModuleInit, O
       throw Object.assign(new StoreUnavailableError(UNAVAILABLE), { cause: err });
     }
   }
+}
+
+async function insertItem(db: Kysely<ItemsDatabase>, item: Item): Promise<void> {
+  try {
+    await db.insertInto('items').values(toRow(item)).execute();
+  } catch (err) {
+    if (databaseErrorCode(err) === UNIQUE_VIOLATION) throw new ItemAlreadyExistsError(item.id);
+    throw err;
+  }
+}
+
+/** A 64-bit advisory lock id from the key (itself a SHA-256): a collision only costs a spurious 409. */
+function advisoryLockId(key: string): string {
+  return BigInt.asIntN(64, BigInt(`0x${key.slice(0, 16)}`)).toString();
+}
+
+export function toRecordRow(record: IdempotencyRecord, item: Item): IdempotencyKeysTable {
+  return {
+    key: record.key,
+    fingerprint: record.fingerprint,
+    expires_at: record.expires_at,
+    item: JSON.stringify(item),
+  };
+}
+
+export function toStoredRecord(row: IdempotencyKeysTable): StoredIdempotencyRecord {
+  return {
+    key: row.key,
+    fingerprint: row.fingerprint,
+    expires_at: toIso(row.expires_at),
+    item: JSON.parse(row.item) as Item,
+  };
 }
 
 export function toRow(item: Item): ItemsTable {

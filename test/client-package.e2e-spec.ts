@@ -169,7 +169,6 @@ describe('The TypeScript client package, used as a consumer would, against the b
     assert.equal(await codeOf(client.createItem({ name: '' })), 'VALIDATION_FAILED');
   });
 
-  // Needs conditional GET on the server (If-None-Match → 304), built beside this client in issue 21.
   it('when an item fetched before is fetched again, then the client revalidates it: If-None-Match, 304, the cached item', async () => {
     const { item, etag } = await client.createItem({ id: 'pkg-4', name: 'Cached' });
     const first = await client.getItem('pkg-4');
@@ -192,7 +191,6 @@ describe('The TypeScript client package, used as a consumer would, against the b
     assert.equal(exchanges.at(-1)!.status, 200);
   });
 
-  // Needs idempotent POST on the server (Idempotency-Key, Idempotent-Replayed), built beside this client in issue 21.
   it('when a POST is retried with its Idempotency-Key, then one item exists and the retry is the replayed first answer', async () => {
     // The first try reaches the server and creates the item, but its answer is lost: the client retries.
     dropNextPostAnswer = true;

@@ -210,7 +210,6 @@ describe('Items API (real app, real HTTP, real files)', () => {
       '"a" "b"',
       `${etag} x`,
       '*, "a"',
-      ',',
       // A space is not an etagc.
       '"with space"',
       '"quote"inside"',
@@ -229,6 +228,16 @@ describe('Items API (real app, real HTTP, real files)', () => {
     const after = await jsonRequest(`${url}/items/preconditioned`, 'GET');
     assert.equal(after.status, 200);
     assert.equal(after.headers.get('etag'), etag, 'neither the PATCHes nor the DELETEs changed it');
+  });
+
+  it('when If-None-Match or If-Match is an empty list (RFC 9110 #entity-tag), then it names no tag: 200 on GET, 412 on PATCH', async () => {
+    await jsonRequest(`${url}/items`, 'POST', { id: 'empty-condition', name: 'a' });
+    for (const value of ['', ' , ']) {
+      const read = await jsonRequest(`${url}/items/empty-condition`, 'GET', undefined, { 'if-none-match': value });
+      assert.equal(read.status, 200, JSON.stringify(value));
+      const write = await jsonRequest(`${url}/items/empty-condition`, 'PATCH', { name: 'b' }, { 'if-match': value });
+      assertProblem(write, 412);
+    }
   });
 
   it('when If-Match is a well-formed weak tag of the current version, then 412 (strong comparison); the strong tag in a list, then 200', async () => {

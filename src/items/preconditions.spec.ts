@@ -41,11 +41,16 @@ describe('If-Match and If-None-Match (RFC 9110 §13.1.1, §13.1.2)', () => {
     assert.ok(conditionMatches(parseIfMatch(`"x", ${etag}`)!, item));
   });
 
+  it('when a header is an empty list (RFC 9110 #rule), then it names no tag and matches nothing', () => {
+    for (const header of ['', ' ', ',', ' , ,']) {
+      assert.deepEqual(parseIfNoneMatch(header), [], JSON.stringify(header));
+      assert.deepEqual(parseIfMatch(header), [], JSON.stringify(header));
+      assert.ok(!conditionMatches(parseIfNoneMatch(header)!, item));
+    }
+  });
+
   it('when a header is neither * nor a list of entity-tags, then INVALID_PRECONDITION, naming the header', () => {
     for (const header of [
-      '',
-      ' ',
-      ',',
       'nonsense',
       '"open',
       'W/',

@@ -1,4 +1,5 @@
 import assert from './support/assert.js';
+import { answerOf, postWithKey } from './support/idempotency.js';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { diagnostic } from './support/diagnostic.js';
 import { assertProblem, jsonRequest } from './support/http.js';
@@ -9,24 +10,10 @@ import { makeTempDir } from './support/temp-dir.js';
 const KEY_A = 'idem-api-key-a-0123456789abcdef';
 const KEY_B = 'idem-api-key-b-0123456789abcdef';
 
-type Response = Awaited<ReturnType<typeof jsonRequest>>;
-
 /** POST /items as the holder of `apiKey`, with an Idempotency-Key unless it is undefined. */
-function post(url: string, body: unknown, idempotencyKey?: string, apiKey = KEY_A): Promise<Response> {
-  const headers: Record<string, string> = { authorization: `Bearer ${apiKey}` };
-  if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey;
-  return jsonRequest(`${url}/items`, 'POST', body, headers);
-}
-
-/** What a client compares between the first answer and its replay. */
-function answer(response: Response) {
-  return {
-    status: response.status,
-    location: response.headers.get('location'),
-    etag: response.headers.get('etag'),
-    body: response.body as unknown,
-  };
-}
+const post = (url: string, body: unknown, idempotencyKey?: string, apiKey = KEY_A) =>
+  postWithKey(url, body, idempotencyKey, apiKey);
+const answer = answerOf;
 
 describe('Idempotent POST /items on the JSON-file store (real app, real HTTP, real files)', () => {
   const temp = makeTempDir();

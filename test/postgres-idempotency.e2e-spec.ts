@@ -1,21 +1,14 @@
 import assert from './support/assert.js';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import pg from 'pg';
-import { assertProblem, jsonRequest } from './support/http.js';
+import { assertProblem } from './support/http.js';
+import { answerOf, postWithKey } from './support/idempotency.js';
 import { readAllItems } from './support/items.js';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
 import { type ServerProcess, startServer } from './support/server-process.js';
 
-type Response = Awaited<ReturnType<typeof jsonRequest>>;
-
-function post(url: string, body: unknown, key: string): Promise<Response> {
-  return jsonRequest(`${url}/items`, 'POST', body, { 'idempotency-key': key });
-}
-
-function answer(response: Response) {
-  const { status, headers, body } = response;
-  return { status, location: headers.get('location'), etag: headers.get('etag'), body: body as unknown };
-}
+const post = (url: string, body: unknown, key: string) => postWithKey(url, body, key);
+const answer = answerOf;
 
 describe('Idempotent POST on PostgreSQL: two service processes on one database (the built server, real HTTP)', () => {
   let database: TestDatabase;

@@ -2,21 +2,14 @@ import assert from '../support/assert.js';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, it } from '@jest/globals';
-import { assertProblem, jsonRequest } from '../support/http.js';
+import { assertProblem } from '../support/http.js';
+import { answerOf, postWithKey } from '../support/idempotency.js';
 import { readAllItems } from '../support/items.js';
 import { type ServerProcess, startServer } from '../support/server-process.js';
 import { makeTempDir } from '../support/temp-dir.js';
 
-type Response = Awaited<ReturnType<typeof jsonRequest>>;
-
-function post(url: string, body: unknown, key: string): Promise<Response> {
-  return jsonRequest(`${url}/items`, 'POST', body, { 'idempotency-key': key });
-}
-
-function answer(response: Response) {
-  const { status, headers, body } = response;
-  return { status, location: headers.get('location'), etag: headers.get('etag'), body: body as unknown };
-}
+const post = (url: string, body: unknown, key: string) => postWithKey(url, body, key);
+const answer = answerOf;
 
 /** The key as the store holds it, for a caller without an API key (see scopedIdempotencyKey). */
 function storedKey(key: string): string {

@@ -76,12 +76,15 @@ describe('Security headers and CORS', () => {
     assert.equal(response.status, 204);
     assert.equal(response.headers.get('access-control-allow-origin'), ALLOWED);
     assert.match(response.headers.get('access-control-allow-headers')!, /Authorization/);
+    // A page's safe retry of a POST sends its key, and reads whether the answer was replayed.
+    assert.match(response.headers.get('access-control-allow-headers')!, /Idempotency-Key/);
     assert.match(response.headers.get('access-control-allow-methods')!, /POST/);
     assert.equal(response.headers.get('access-control-allow-credentials'), null);
 
     const simple = await jsonRequest(`${open.url}/items`, 'GET', undefined, { origin: ALLOWED });
     assert.equal(simple.headers.get('access-control-allow-origin'), ALLOWED);
     assert.match(simple.headers.get('access-control-expose-headers')!, /ETag.*X-Request-Id.*Retry-After/);
+    assert.match(simple.headers.get('access-control-expose-headers')!, /Idempotent-Replayed/);
     assert.match(simple.headers.get('vary') ?? '', /Origin/i);
 
     // A bare OPTIONS (no Origin, no Access-Control-Request-Method) is answered like a preflight, not

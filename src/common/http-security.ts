@@ -13,6 +13,7 @@ const EXPOSED_HEADERS = [
   'RateLimit-Remaining',
   'RateLimit-Reset',
   'WWW-Authenticate',
+  'Idempotent-Replayed',
 ];
 
 /**
@@ -39,6 +40,7 @@ export function registerHttpSecurity(app: NestFastifyApplication, config: AppCon
       'Content-Type',
       'If-Match',
       'If-None-Match',
+      'Idempotency-Key',
       'X-Request-Id',
       'traceparent',
       'tracestate',

@@ -60,6 +60,10 @@ export class OpenApiContract {
    * there, for CORS preflights).
    */
   check(method: string, url: string, status: number, headers: Headers, body: string): string[] | undefined {
+    // WHATWG URL resolves dot segments (`/items/./x` → `/items/x`, `%2e` too); the server's router does
+    // not, so for it such a path is none of the documented ones (a 404 ROUTE_NOT_FOUND).
+    const rawPath = url.replace(/^[a-z]+:\/\/[^/]*/i, '').split(/[?#]/)[0]!;
+    if (/(^|\/)(\.|%2e){1,2}(\/|$)/i.test(rawPath)) return undefined;
     const pathname = new URL(url).pathname;
     const route = this.routes.find((candidate) => candidate.pattern.test(pathname));
     if (!route) return undefined;

@@ -9,9 +9,16 @@ import { Lifecycle } from '../src/lifecycle/lifecycle.js';
 import { assertProblem, jsonRequest } from './support/http.js';
 import { type RunningApp, startApp } from './support/in-process-app.js';
 import { logLines } from './support/logs.js';
+import { type Exposition, sampleValue, scrape } from './support/prometheus.js';
 import { startServer, UNPRIVILEGED } from './support/server-process.js';
 import { makeTempDir } from './support/temp-dir.js';
 import { waitFor } from './support/timing.js';
+
+/** items_health_probe_status by probe, as a scrape reports it. */
+function probeStatus(exposition: Exposition) {
+  const status = (probe: string) => sampleValue(exposition, 'items_health_probe_status', { probe });
+  return { liveness: status('liveness'), readiness: status('readiness'), startup: status('startup') };
+}
 
 /** Polls until the probe answers `status` (the store check is cached for a second). */
 async function probeUntil(url: string, status: number, timeoutMs = 5_000) {
@@ -85,7 +92,7 @@ describe('Startup probe before start-up has finished', () => {
 });
 
 describe('Readiness when the disk is not writable (the built server, not as root)', () => {
-  it('when the data directory becomes read-only, then /readyz is 503 naming the store, /healthz stays 200, reads go on, and readiness comes back with the permission', async () => {
+  it('when the data directory becomes read-only, then /readyz is 503 naming the store, /healthz stays 200, reads go on, items_health_probe_status says so, and readiness comes back with the permission', async () => {
     const temp = makeTempDir();
     const dataDir = path.join(temp.dir, 'data');
     mkdirSync(dataDir);
@@ -97,6 +104,8 @@ describe('Readiness when the disk is not writable (the built server, not as root
     try {
       const created = await jsonRequest(`${server.url}/items`, 'POST', { name: 'before' });
       assert.equal((await jsonRequest(`${server.url}/readyz`, 'GET')).status, 200);
+      const metrics = `${server.url}/metrics`;
+      assert.deepEqual(probeStatus((await scrape(metrics)).exposition), { liveness: 1, readiness: 1, startup: 1 });
 
       chmodSync(dataDir, 0o555);
       const notReady = await probeUntil(`${server.url}/readyz`, 503);
@@ -107,9 +116,12 @@ describe('Readiness when the disk is not writable (the built server, not as root
       assert.doesNotMatch(JSON.stringify(notReady.body), new RegExp(temp.dir), 'no path in a public answer');
       assert.equal((await jsonRequest(`${server.url}/healthz`, 'GET')).status, 200);
       assert.equal((await jsonRequest(`${server.url}/items/${created.body.id}`, 'GET')).status, 200);
+      // Evaluated by the scrape itself: what an alert reads where nothing polls /readyz (compose).
+      assert.deepEqual(probeStatus((await scrape(metrics)).exposition), { liveness: 1, readiness: 0, startup: 1 });
 
       chmodSync(dataDir, 0o755);
       assert.equal((await probeUntil(`${server.url}/readyz`, 200)).status, 200);
+      assert.equal(probeStatus((await scrape(metrics)).exposition).readiness, 1);
 
       // Probes are polled every few seconds for the life of the pod: a change is logged, not each call.
       // The log line is written asynchronously: it may reach the pipe after the response.

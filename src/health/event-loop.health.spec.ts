@@ -36,4 +36,14 @@ describe('EventLoopHealth', () => {
     await delay(60);
     assert.equal(health.check(200).event_loop.status, 'up');
   });
+
+  it('when the metric peeks at a stall, then the probe still sees it: a scrape does not start a new window', async () => {
+    health.check();
+    blockFor(300);
+    await delay(60);
+    assert.equal(health.peek(200).event_loop.status, 'down');
+    assert.equal(health.peek(200).event_loop.status, 'down');
+    assert.equal(health.check(200).event_loop.status, 'down');
+    assert.equal(health.peek(200).event_loop.status, 'up', 'the probe, not the peek, starts afresh');
+  });
 });

@@ -39,9 +39,15 @@ export class EventLoopHealth implements OnApplicationBootstrap, OnApplicationShu
   }
 
   check(maxDelayMs = EVENT_LOOP_MAX_DELAY_MS) {
+    const result = this.peek(maxDelayMs);
+    this.longestStallMs = 0;
+    return result;
+  }
+
+  /** The verdict `check()` would give now, without starting a new period: for the probe metric. */
+  peek(maxDelayMs = EVENT_LOOP_MAX_DELAY_MS) {
     const check = this.indicators.check('event_loop');
     const longestMs = Math.max(0, Math.round(this.longestStallMs));
-    this.longestStallMs = 0;
     if (longestMs > maxDelayMs)
       return check.down({ message: `the event loop stalled for ${longestMs} ms`, max_delay_ms: longestMs });
     return check.up({ max_delay_ms: longestMs });

@@ -3,7 +3,6 @@ import {
   HealthCheck,
   type HealthCheckResult,
   HealthCheckService,
-  type HealthIndicatorFunction,
 } from '@nestjs/terminus';
 import {
   ApiOperation,
@@ -15,10 +14,8 @@ import {
   getSchemaPath,
 } from '@nestjs/swagger';
 import { PROBLEM_MEDIA_TYPE, ProblemDetailsSchema, RESPONSE_HEADERS } from '../common/problem-details.schema.js';
-import { EventLoopHealth } from './event-loop.health.js';
+import { HealthChecks } from './health-checks.js';
 import { HealthCheckFailedError, type Probe } from './health.errors.js';
-import { LifecycleHealth } from './lifecycle.health.js';
-import { StoreHealth } from './store.health.js';
 
 const CHECKS = { type: 'object', additionalProperties: { type: 'object' } } as const;
 
@@ -64,9 +61,7 @@ export class HealthController {
 
   constructor(
     private readonly health: HealthCheckService,
-    private readonly eventLoop: EventLoopHealth,
-    private readonly store: StoreHealth,
-    private readonly lifecycle: LifecycleHealth,
+    private readonly checks: HealthChecks,
   ) {}
 
   /** Liveness: the process is not stuck. Dependencies are not checked: a restart would not fix them. */
@@ -74,7 +69,7 @@ export class HealthController {
   @HealthCheck({ noCache: true, swaggerDocumentation: false })
   @ApiProbe('liveness', 'Liveness: the process is not stuck', 'Checks the event loop only; a failure means restart.')
   liveness(): Promise<HealthCheckResult> {
-    return this.probe('liveness', [() => this.eventLoop.check()]);
+    return this.probe('liveness');
   }
 
   /** Readiness: send traffic here; the store can take writes and no shutdown has begun. */
@@ -82,7 +77,7 @@ export class HealthController {
   @HealthCheck({ noCache: true, swaggerDocumentation: false })
   @ApiProbe('readiness', 'Readiness: send traffic here', 'The store takes writes and no shutdown has begun.')
   readiness(): Promise<HealthCheckResult> {
-    return this.probe('readiness', [() => this.lifecycle.shutdown(), () => this.store.check()]);
+    return this.probe('readiness');
   }
 
   /** Startup: initialisation (store load, journal replay) has finished; liveness starts counting after. */
@@ -90,12 +85,12 @@ export class HealthController {
   @HealthCheck({ noCache: true, swaggerDocumentation: false })
   @ApiProbe('startup', 'Startup: initialisation has finished', 'The store is loaded and the journal replayed.')
   startup(): Promise<HealthCheckResult> {
-    return this.probe('startup', [() => this.lifecycle.startup()]);
+    return this.probe('startup');
   }
 
-  private async probe(probe: Probe, checks: HealthIndicatorFunction[]): Promise<HealthCheckResult> {
+  private async probe(probe: Probe): Promise<HealthCheckResult> {
     try {
-      const result = await this.health.check(checks);
+      const result = await this.health.check(this.checks.of(probe));
       this.record(probe, true);
       return result;
     } catch (err) {

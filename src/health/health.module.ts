@@ -1,7 +1,9 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { EventLoopHealth } from './event-loop.health.js';
+import { HealthChecks } from './health-checks.js';
 import { HealthController } from './health.controller.js';
+import { healthMetricProviders } from './health.metrics.js';
 import { LifecycleHealth } from './lifecycle.health.js';
 import { StoreHealth } from './store.health.js';
 
@@ -16,7 +18,7 @@ export class HealthModule {
       // logs changes instead.
       imports: [TerminusModule.forRoot({ logger: false }), items],
       controllers: [HealthController],
-      providers: [EventLoopHealth, StoreHealth, LifecycleHealth],
+      providers: [EventLoopHealth, StoreHealth, LifecycleHealth, HealthChecks, ...healthMetricProviders],
     };
   }
 }

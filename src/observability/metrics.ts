@@ -19,6 +19,7 @@ export const METRICS = {
   poolMax: 'items_store_pool_max_connections',
   poolPending: 'items_store_pool_pending_requests',
   buildInfo: 'items_service_build_info',
+  healthProbeStatus: 'items_health_probe_status',
 } as const;
 
 /** Request latency from 1 ms to 10 s: an in-memory read is ~1 ms, a durable write a few ms. */

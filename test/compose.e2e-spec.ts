@@ -1,7 +1,7 @@
 import assert from './support/assert.js';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
@@ -102,6 +102,60 @@ describe('docker-compose.yml', () => {
     assert.ok(prometheus.depends_on?.['items-service'], 'started after the service');
   });
 
+  it("then Prometheus loads the chart's rule file itself (mounted, not copied), for the job its rules select, and promtool finds every rule", async () => {
+    const prometheus = model.services.prometheus!;
+    const config = parse(await readFile(path.join(PROJECT_ROOT, 'compose/prometheus.yml'), 'utf8')) as {
+      rule_files: string[];
+      scrape_configs: { job_name: string }[];
+    };
+    const rulesDir = path.join(PROJECT_ROOT, 'helm/items-service/files/prometheus');
+    const mount = prometheus.volumes?.find((volume) => volume.startsWith(`${rulesDir}:`));
+    assert.ok(mount, `the rules directory is not mounted: ${String(prometheus.volumes)}`);
+    const target = mount.split(':')[1]!;
+    assert.deepEqual(config.rule_files, [`${target}/*.yml`]);
+    assert.equal(config.scrape_configs[0]?.job_name, 'items-service', 'the job the rules select');
+    // The same config with the container's path read on this machine: promtool loads and checks the rules.
+    const hostConfig = path.join(temp.dir, 'prometheus.yml');
+    await writeFile(
+      hostConfig,
+      (await readFile(path.join(PROJECT_ROOT, 'compose/prometheus.yml'), 'utf8')).replace(`${target}/`, `${rulesDir}/`),
+    );
+    const { stdout } = await run(PROMTOOL_BIN, ['check', 'config', hostConfig]);
+    const found = /SUCCESS: (\d+) rules found/.exec(stdout);
+    assert.ok(found && Number(found[1]) >= 10, stdout);
+  });
+
+  it("then Grafana has Prometheus as its data source and the chart's dashboard (mounted, not copied) provisioned", async () => {
+    const grafana = model.services.grafana!;
+    const mountOf = (dir: string) =>
+      grafana.volumes?.find((volume) => volume.startsWith(`${path.join(PROJECT_ROOT, dir)}:`))?.split(':')[1];
+    assert.equal(mountOf('compose/grafana'), '/etc/grafana/provisioning');
+    const dashboards = mountOf('helm/items-service/files/grafana');
+    assert.ok(dashboards, `the dashboard directory is not mounted: ${String(grafana.volumes)}`);
+    const read = async (file: string) =>
+      parse(await readFile(path.join(PROJECT_ROOT, 'compose/grafana', file), 'utf8'));
+    const { datasources } = (await read('datasources/prometheus.yml')) as {
+      datasources: { type: string; url: string; isDefault: boolean }[];
+    };
+    assert.deepEqual(
+      datasources.map(({ type, url, isDefault }) => ({ type, url, isDefault })),
+      [{ type: 'prometheus', url: 'http://prometheus:9090', isDefault: true }],
+    );
+    assert.ok(
+      model.services.prometheus!.ports?.some((port) => port.endsWith(':9090')),
+      'Prometheus listens on 9090',
+    );
+    const { providers } = (await read('dashboards/items-service.yml')) as {
+      providers: { type: string; options: { path: string } }[];
+    };
+    assert.deepEqual(
+      providers.map(({ type, options }) => ({ type, path: options.path })),
+      [{ type: 'file', path: dashboards }],
+    );
+    assert.ok(existsSync(path.join(PROJECT_ROOT, 'helm/items-service/files/grafana/items-service.json')));
+    assert.ok(grafana.depends_on?.prometheus, 'started after Prometheus');
+  });
+
   it('then the service is built from the Dockerfile with its build args, its data in a named volume', () => {
     assert.equal(api.build?.context, PROJECT_ROOT);
     assert.equal(api.build?.dockerfile ?? 'Dockerfile', 'Dockerfile');
@@ -159,7 +213,7 @@ describe('docker-compose.yml', () => {
 // against this machine's PostgreSQL and a Redis the test starts with the redis service's own command.
 
 const PROFILE = 'postgres';
-const DEFAULT_SERVICES = ['items-service', 'jaeger', 'prometheus'];
+const DEFAULT_SERVICES = ['grafana', 'items-service', 'jaeger', 'prometheus'];
 const PROFILE_SERVICES = ['items-service-postgres', 'migrate', 'postgres', 'redis'];
 const SECRETS_DIR = '/run/secrets/';
 const HARDENING = ['read_only', 'tmpfs', 'cap_drop', 'security_opt'] as const;
@@ -228,7 +282,7 @@ describe('docker-compose.yml, the postgres profile (docker compose --profile pos
     return env;
   }
 
-  it('when no profile is given, then `up` starts exactly the JSON-file service, Prometheus and Jaeger, which wait for nothing of the profile', () => {
+  it('when no profile is given, then `up` starts exactly the JSON-file service, Prometheus, Grafana and Jaeger, which wait for nothing of the profile', () => {
     const unprofiled = Object.entries(model.services).filter(([, s]) => s.profiles === undefined);
     assert.deepEqual(unprofiled.map(([name]) => name).sort(), DEFAULT_SERVICES);
     for (const name of PROFILE_SERVICES) assert.deepEqual(model.services[name]?.profiles, [PROFILE], name);

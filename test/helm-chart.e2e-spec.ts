@@ -30,7 +30,11 @@ const CI_FILES = ciValuesFiles();
 const DEFAULT_FILE = 'ci/default-values.yaml';
 const EXISTING_SECRET_FILE = 'ci/existing-secret-values.yaml';
 const ALL_FEATURES_FILE = 'ci/ingress-servicemonitor-pdb-values.yaml';
-const OPTIONAL_KINDS = ['Ingress', 'ServiceMonitor', 'PodDisruptionBudget', 'NetworkPolicy'];
+const OPTIONAL_KINDS = ['Ingress', 'ServiceMonitor', 'PrometheusRule', 'PodDisruptionBudget', 'NetworkPolicy'];
+/** The one copy of the rules and of the dashboard, which the chart embeds and compose mounts. */
+const RULES_FILE = path.join(CHART_DIR, 'files/prometheus/items-service.rules.yml');
+const DASHBOARD_FILE = path.join(CHART_DIR, 'files/grafana/items-service.json');
+const isDashboard = (object: K8sObject) => object.kind === 'ConfigMap' && object.metadata.name.endsWith('-dashboard');
 const POSTGRES_FILE = 'ci/postgres-values.yaml';
 const POSTGRES_CHART_SECRET_FILE = 'ci/postgres-chart-secret-values.yaml';
 const AUTOSCALING_FILE = 'ci/postgres-autoscaling-values.yaml';
@@ -486,6 +490,7 @@ describe('Helm chart helm/items-service', () => {
       const render = rendered(DEFAULT_FILE);
       for (const kind of [...OPTIONAL_KINDS, 'HorizontalPodAutoscaler'])
         assert.equal(byKind(render, kind).length, 0, `${kind} is on by default`);
+      assert.equal(render.objects.filter(isDashboard).length, 0, 'the dashboard ConfigMap is on by default');
       const { deployment, container, env } = serviceContainer(render);
       assert.equal(deployment.spec.replicas, 1);
       assert.deepEqual(deployment.spec.strategy, { type: 'Recreate' });
@@ -516,6 +521,34 @@ describe('Helm chart helm/items-service', () => {
       assert.equal(ingress.spec.rules[0].http.paths[0].backend.service.name, single(render, 'Service').metadata.name);
       assert.equal(single(render, 'ServiceMonitor').metadata.namespace, NAMESPACE);
       assert.equal(serviceContainer(render).env.TRUST_PROXY, '1');
+      assert.equal(render.objects.filter(isDashboard).length, 1, 'the dashboard ConfigMap');
+    });
+
+    it('when the PrometheusRule and the dashboard are on, then they hold the repo’s rule file and dashboard as they are, for the job the ServiceMonitor names', () => {
+      const render = rendered(ALL_FEATURES_FILE);
+      const rule = single(render, 'PrometheusRule');
+      assert.deepEqual(rule.spec, parseYaml(readFileSync(RULES_FILE, 'utf8')));
+      assert.equal(rule.metadata.labels?.release, 'prometheus');
+      assert.equal(rule.metadata.namespace, NAMESPACE);
+      // The rules select job="items-service": the ServiceMonitor makes the job the Service's name label.
+      assert.equal(single(render, 'ServiceMonitor').spec.jobLabel, 'app.kubernetes.io/name');
+      assert.equal(single(render, 'Service').metadata.labels?.['app.kubernetes.io/name'], 'items-service');
+      const dashboard = render.objects.find(isDashboard)!;
+      assert.deepEqual(
+        JSON.parse(dashboard.data['items-service.json']),
+        JSON.parse(readFileSync(DASHBOARD_FILE, 'utf8')),
+      );
+      assert.equal(dashboard.metadata.labels?.grafana_dashboard, '1', 'the label the Grafana sidecar looks for');
+      assert.equal(dashboard.metadata.annotations?.grafana_folder, 'Services');
+    });
+
+    it('when the chart is renamed (nameOverride), then the PrometheusRule selects the job the ServiceMonitor gives it', async () => {
+      const render = await helm.template([ALL_FEATURES_FILE], { set: ['nameOverride=shop-items'] });
+      const rules = JSON.stringify(single(render, 'PrometheusRule').spec);
+      assert.doesNotMatch(rules, /job=\\"items-service\\"/);
+      assert.match(rules, /job=\\"shop-items\\"/);
+      assert.equal(single(render, 'Service').metadata.labels?.['app.kubernetes.io/name'], 'shop-items');
+      assert.equal(single(render, 'ServiceMonitor').spec.jobLabel, 'app.kubernetes.io/name');
     });
 
     it('when an existing Secret is named, then the chart creates none and mounts that one', () => {

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
@@ -28,7 +29,8 @@ interface KindSchemas {
 
 /**
  * Every kind the chart renders, by `apiVersion/kind`. kubernetes-types has no CRDs: the ServiceMonitor's
- * model and type both come from @kubernetes-models/prometheus-operator (generated from the CRD).
+ * and the PrometheusRule's models and types both come from @kubernetes-models/prometheus-operator
+ * (generated from the CRDs).
  */
 const KINDS: Record<string, KindSchemas> = {
   'v1/ConfigMap': { model: ConfigMap, typeModule: 'kubernetes-types/core/v1', typeName: 'ConfigMap' },
@@ -63,6 +65,11 @@ const KINDS: Record<string, KindSchemas> = {
     model: ServiceMonitor,
     typeModule: '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor',
     typeName: 'IServiceMonitor',
+  },
+  'monitoring.coreos.com/v1/PrometheusRule': {
+    model: PrometheusRule,
+    typeModule: '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule',
+    typeName: 'IPrometheusRule',
   },
 };
 

@@ -9,21 +9,17 @@ export const RULES_FILE = path.join(PROJECT_ROOT, 'helm/items-service/files/prom
 /** Its promtool unit tests (`promtool test rules`). */
 export const RULES_TEST_FILE = path.join(PROJECT_ROOT, 'test/prometheus/items-service.rules.test.yml');
 
-export interface RecordingRule {
-  record: string;
-  expr: string;
-  labels?: Record<string, string>;
-}
-
-export interface AlertingRule {
-  alert: string;
+/** One rule as Prometheus reads it: a recording rule has `record`, an alerting rule `alert`. */
+export interface Rule {
+  record?: string;
+  alert?: string;
   expr: string;
   for?: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
 }
 
-export type Rule = RecordingRule | AlertingRule;
+export type AlertingRule = Rule & { alert: string };
 
 export interface RuleGroup {
   name: string;
@@ -32,7 +28,7 @@ export interface RuleGroup {
 }
 
 export function isAlertingRule(rule: Rule): rule is AlertingRule {
-  return 'alert' in rule;
+  return rule.alert !== undefined;
 }
 
 /** The rule file's groups, as Prometheus reads them; throws when the file is not `groups:` of rules. */

@@ -142,7 +142,7 @@ describe('docker-compose.yml', () => {
       [{ type: 'prometheus', url: 'http://prometheus:9090', isDefault: true }],
     );
     assert.ok(
-      model.services.prometheus!.ports?.some((port) => port.endsWith(':9090')),
+      model.services.prometheus!.ports?.some((port) => /:9090(\/tcp)?$/.test(port)),
       'Prometheus listens on 9090',
     );
     const { providers } = (await read('dashboards/items-service.yml')) as {
@@ -197,7 +197,7 @@ describe('docker-compose.yml', () => {
 
   it('then every published port, the postgres profile’s included, is bound to loopback only, each host port once', () => {
     const published = Object.values(model.services).flatMap((service) => service.ports ?? []);
-    assert.equal(published.length, 4);
+    assert.equal(published.length, 5);
     assert.deepEqual(
       published.map((port) => port.split(':')[0]),
       published.map(() => '127.0.0.1'),

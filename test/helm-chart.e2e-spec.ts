@@ -524,10 +524,15 @@ describe('Helm chart helm/items-service', () => {
       assert.equal(render.objects.filter(isDashboard).length, 1, 'the dashboard ConfigMap');
     });
 
-    it('when the PrometheusRule and the dashboard are on, then they hold the repo’s rule file and dashboard as they are, for the job the ServiceMonitor names', () => {
+    it('when the PrometheusRule and the dashboard are on, then they hold the repo’s rule file (runbook links at the address given) and dashboard as they are, for the job the ServiceMonitor names', () => {
       const render = rendered(ALL_FEATURES_FILE);
       const rule = single(render, 'PrometheusRule');
-      assert.deepEqual(rule.spec, parseYaml(readFileSync(RULES_FILE, 'utf8')));
+      // As it is, but for the runbooks' address (metrics.prometheusRule.runbookBaseUrl).
+      const placeholder = 'https://git.example.com/items-service/blob/main/docs/runbooks/';
+      const served = 'https://git.acme.example/platform/items-service/blob/main/docs/runbooks/';
+      const file = readFileSync(RULES_FILE, 'utf8');
+      assert.ok(file.includes(placeholder));
+      assert.deepEqual(rule.spec, parseYaml(file.replaceAll(placeholder, served)));
       assert.equal(rule.metadata.labels?.release, 'prometheus');
       assert.equal(rule.metadata.namespace, NAMESPACE);
       // The rules select job="items-service": the ServiceMonitor makes the job the Service's name label.

@@ -109,7 +109,7 @@ describe('Grafana dashboard helm/items-service/files/grafana/items-service.json'
         'a misspelt option of the panel type (legend.showLegnd)',
         {
           json: brokenCopy(dashboard, (copy) => {
-            const legend = firstTimeseries(copy).options!.legend;
+            const legend = (firstTimeseries(copy).options as any).legend;
             legend.showLegnd = legend.showLegend;
             delete legend.showLegend;
           }),
@@ -126,7 +126,10 @@ describe('Grafana dashboard helm/items-service/files/grafana/items-service.json'
       [
         'a value of the wrong type (lineWidth "1")',
         {
-          json: brokenCopy(dashboard, (copy) => (firstTimeseries(copy).fieldConfig!.defaults.custom.lineWidth = '1')),
+          json: brokenCopy(
+            dashboard,
+            (copy) => ((firstTimeseries(copy).fieldConfig!.defaults.custom as any).lineWidth = '1'),
+          ),
           expected: /Type 'string' is not assignable to type 'number'/,
         },
       ],
@@ -135,7 +138,7 @@ describe('Grafana dashboard helm/items-service/files/grafana/items-service.json'
         {
           json: brokenCopy(
             dashboard,
-            (copy) => (firstTimeseries(copy).fieldConfig!.defaults.custom.drawStyle = 'lines'),
+            (copy) => (firstTimeseries(copy).fieldConfig!.defaults.custom!.drawStyle = 'lines'),
           ),
           expected: /Type '"lines"' is not assignable to type '"line" \| "bars" \| "points"/,
         },

@@ -26,6 +26,52 @@ export interface GridPos {
   h: number;
 }
 
+export interface MappingResult {
+  text?: string;
+  color?: string;
+  index?: number;
+}
+
+export type ValueMapping =
+  | { type: 'value'; options: Record<string, MappingResult> }
+  | { type: 'special'; options: { match: string; result: MappingResult } }
+  | { type: 'range' | 'regex'; options: Record<string, unknown> };
+
+/** `fieldConfig.defaults`: what every series of a panel gets unless an override says otherwise. */
+export interface FieldDefaults {
+  unit?: string;
+  decimals?: number;
+  min?: number;
+  max?: number;
+  custom?: { lineWidth?: number; fillOpacity?: number; thresholdsStyle?: { mode: string }; [key: string]: unknown };
+  thresholds?: { mode: string; steps: { color: string; value: number | null }[] };
+  mappings?: ValueMapping[];
+  [key: string]: unknown;
+}
+
+export interface FieldOverride {
+  matcher: { id: string; options?: unknown };
+  properties: { id: string; value?: unknown }[];
+}
+
+/** The options of the panel types the dashboard uses, those read outside the schema check. */
+export interface PanelOptions {
+  colorMode?: string;
+  graphMode?: string;
+  textMode?: string;
+  calculate?: boolean;
+  color?: { exponent?: number };
+  yAxis?: { unit?: string };
+  [key: string]: unknown;
+}
+
+/** Grafana's "organize fields" transformation. */
+export interface OrganizeOptions {
+  excludeByName?: Record<string, boolean>;
+  indexByName?: Record<string, number>;
+  renameByName?: Record<string, string>;
+}
+
 export interface DashboardPanel {
   id: number;
   type: string;
@@ -37,12 +83,9 @@ export interface DashboardPanel {
   /** A row's panels, when the row is collapsed (an open row's panels follow it at the top level). */
   panels?: DashboardPanel[];
   collapsed?: boolean;
-  fieldConfig?: {
-    defaults: Record<string, any>;
-    overrides: { matcher: { id: string; options?: any }; properties: any[] }[];
-  };
-  options?: Record<string, any>;
-  transformations?: { id: string; options: any }[];
+  fieldConfig?: { defaults: FieldDefaults; overrides: FieldOverride[] };
+  options?: PanelOptions;
+  transformations?: { id: string; options: OrganizeOptions & Record<string, unknown> }[];
   [key: string]: unknown;
 }
 

@@ -181,7 +181,7 @@ export async function typecheckWithKubernetesTypes(
 }
 
 /** tsc's diagnostics; it exits 2 when it found some, which is not a failure of the run. */
-function runTsc(tsconfig: string): Promise<string> {
+export function runTsc(tsconfig: string): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,

@@ -1,10 +1,11 @@
 import assert from './support/assert.js';
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
-import { dashboardQueries } from './support/grafana-dashboard.js';
+import { dashboardQueries, readDashboard, substituteVariables, TEST_VARIABLES } from './support/grafana-dashboard.js';
 import { loadRuleGroups } from './support/prometheus-rules.js';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
-import { scrape } from './support/prometheus.js';
+import { scrapeUntil } from './support/prometheus.js';
+import { jsonRequest } from './support/http.js';
 import { metricNamesIn } from './support/promql.js';
 import { stopRedisServer, testRedisUrl } from './support/redis.js';
 import { type ServerProcess, startServer } from './support/server-process.js';
@@ -30,18 +31,46 @@ interface Query {
   expr: string;
 }
 
-/** Every PromQL expression an operator gets from us: each rule's and each dashboard query. */
+/**
+ * The series selector of each of the dashboard's query variables: Grafana's `label_values(selector, label)`
+ * lists the values of a label of the series a selector finds; with a name nobody exports, the variable's
+ * list is empty and every panel filtered by it shows nothing.
+ */
+function variableQueries(): Query[] {
+  return readDashboard()
+    .templating.list.filter((variable) => variable.type === 'query')
+    .map((variable) => {
+      const query = typeof variable.query === 'string' ? variable.query : (variable.query as { query: string }).query;
+      const selector = /^label_values\((.+),\s*\w+\)$/.exec(query.trim())?.[1];
+      if (selector === undefined) throw new Error(`variable ${variable.name}: not a label_values() query: ${query}`);
+      return { where: `dashboard variable ${variable.name}`, expr: substituteVariables(selector, TEST_VARIABLES) };
+    });
+}
+
+/** Every PromQL expression an operator gets from us: each rule's, each dashboard query and variable. */
 function monitoringQueries(): Query[] {
   const rules = loadRuleGroups().flatMap((group) =>
     group.rules.map((rule) => ({ where: `rule ${rule.record ?? rule.alert}`, expr: rule.expr })),
   );
   const panels = dashboardQueries().map(({ panel, expr }) => ({ where: `dashboard ${panel}`, expr }));
-  return [...rules, ...panels];
+  return [...rules, ...panels, ...variableQueries()];
 }
 
-/** The names a scrape serves: each sample's (histograms' _bucket, _sum, _count) and each family's. */
+/**
+ * The names a scrape serves, each sample's (histograms' _bucket, _sum, _count) and each family's, after a
+ * few requests: a labelled family has no series until something is counted in it.
+ */
 async function exportedNames(server: ServerProcess): Promise<Set<string>> {
-  const { exposition } = await scrape(`${server.url}/metrics`);
+  const created = await jsonRequest(`${server.url}/items`, 'POST', { name: 'monitoring' });
+  assert.equal(created.status, 201);
+  assert.equal((await jsonRequest(`${server.url}/items/${created.body.id}`, 'GET')).status, 200);
+  assert.equal((await jsonRequest(`${server.url}/items`, 'GET')).status, 200);
+  const { exposition } = await scrapeUntil(
+    `${server.url}/metrics`,
+    (scraped) =>
+      scraped.samples.some((sample) => sample.name === 'http_requests_total' && sample.labels.route === '/items'),
+    'the requests counted',
+  );
   return new Set([...exposition.types.keys(), ...exposition.samples.map((sample) => sample.name)]);
 }
 
@@ -75,6 +104,7 @@ describe('Alert rules and dashboard queries name only metrics the service export
         STORE_DRIVER: 'postgres',
         DATABASE_URL: database.url,
         RATE_LIMIT_STORE: 'redis',
+        RATE_LIMIT_MAX: '100000',
         REDIS_URL: redisUrl,
       }),
     );
@@ -92,6 +122,10 @@ describe('Alert rules and dashboard queries name only metrics the service export
   it('when the rules and the dashboard are read, then there are queries of both and each names at least one metric', () => {
     assert.ok(queries.filter((query) => query.where.startsWith('rule ')).length >= 10, 'rules');
     assert.ok(queries.filter((query) => query.where.startsWith('dashboard ')).length >= 10, 'dashboard queries');
+    assert.ok(
+      queries.some((query) => query.where === 'dashboard variable job'),
+      'the job variable',
+    );
     for (const { where, expr } of queries)
       assert.ok(metricNamesIn(expr).length > 0, `${where} names no metric: ${expr}`);
   });

@@ -1,9 +1,5 @@
 import { applyDecorators, Controller, Get, Logger, ServiceUnavailableException } from '@nestjs/common';
-import {
-  HealthCheck,
-  type HealthCheckResult,
-  HealthCheckService,
-} from '@nestjs/terminus';
+import { HealthCheck, type HealthCheckResult, HealthCheckService } from '@nestjs/terminus';
 import {
   ApiOperation,
   ApiProperty,

@@ -7,7 +7,9 @@
  *   --connections N  wrk connections (default 50)
  *   --sizes A,B      store sizes in items (default 1000,100000): the first is "small", the last "large"
  *   --targets LIST   baseline,nest,off,full (the default), and pg: the service on PostgreSQL (not in the
- *                    default list: it adds minutes; needs a PostgreSQL, see test/support/postgres.ts)
+ *                    default list: it adds minutes; needs a PostgreSQL, see test/support/postgres.ts), and
+ *                    limit: the service (observability off) once per --rate-limits value, many clients
+ *   --rate-limits L  for the limit targets, RATE_LIMIT_MAX per minute (default 0,1000,100000,10000000; 0 is off)
  *   --workloads LIST get,list,post (default all)
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
@@ -56,6 +58,7 @@ const { values: args } = parseArgs({
     sizes: { type: 'string', default: '1000,100000' },
     targets: { type: 'string', default: 'baseline,nest,off,full' },
     workloads: { type: 'string', default: 'get,list,post' },
+    'rate-limits': { type: 'string', default: '0,1000,100000,10000000' },
   },
 });
 const REPS = Number(args.reps);
@@ -66,6 +69,7 @@ const SIZES = args.sizes.split(',').map(Number);
 const SMALL = SIZES[0]!;
 const LARGE = SIZES.at(-1)!;
 const TARGET_KEYS = args.targets.split(',');
+const RATE_LIMITS = args['rate-limits'].split(',').map(Number);
 
 /**
  * Node's flags as production runs the service: `npm run start:prod` starts
@@ -110,6 +114,8 @@ interface Target {
   name: string;
   /** The workloads it serves: the baseline has no store, so no durable write to compare. */
   workloads: WorkloadKey[];
+  /** When set, wrk names this many clients in turn in X-Forwarded-For (clientScript). */
+  clients?: number;
   start: (size: number) => Promise<RunningTarget>;
 }
 
@@ -149,10 +155,11 @@ async function main(): Promise<void> {
       'wrk.method = "POST"\nwrk.body = \'{"name":"benchmark item"}\'\nwrk.headers["Content-Type"] = "application/json"\n',
     );
 
-    const service = (key: string, name: string, env: Record<string, string>): Target => ({
+    const service = (key: string, name: string, env: Record<string, string>, clients?: number): Target => ({
       key,
       name,
       workloads: WORKLOAD_ORDER,
+      clients,
       start: (size) => startService(path.join(workDir, `${key}-${size}`), seeds.get(size)!, size, env),
     });
     const serviceOff = { LOG_LEVEL: 'warn', METRICS_ENABLED: 'false' };
@@ -183,6 +190,15 @@ async function main(): Promise<void> {
         workloads: WORKLOAD_ORDER,
         start: (size: number) => startPostgresService(seedDatabases.get(size)!, size, serviceOff),
       },
+      // The limiter's cost: the same service, behind a trusted proxy (loopback: wrk) that names the client.
+      ...RATE_LIMITS.map((limit) =>
+        service(
+          'limit',
+          rateLimitTarget(limit),
+          { ...serviceOff, TRUST_PROXY: 'loopback', RATE_LIMIT_MAX: String(limit), RATE_LIMIT_WINDOW: '1m' },
+          clientsFor(limit),
+        ),
+      ),
     ].filter((target) => TARGET_KEYS.includes(target.key));
 
     const measurements = new Map<string, Measurement[]>();
@@ -207,7 +223,12 @@ async function main(): Promise<void> {
                   : workload === 'list'
                     ? `${running.url}/items?limit=50`
                     : `${running.url}/items`;
-              const script = workload === 'post' ? postScript : undefined;
+              const script =
+                target.clients === undefined
+                  ? workload === 'post'
+                    ? postScript
+                    : undefined
+                  : clientScript(workDir, target.clients, workload === 'post');
               await wrk(url, WARMUP_S, script);
               const measurement = await wrk(url, DURATION_S, script);
               push(measurements, `${WORKLOADS[workload]}|${size}|${target.name}`, measurement);
@@ -281,6 +302,14 @@ async function main(): Promise<void> {
       );
       ratio(`POST / GET by id, ${LARGE} items, ${target}`, rps('post', LARGE, target), rps('get', LARGE, target), 0.3);
     }
+    // The limiter on / off, at each limit: its cost per request must not depend on the limit.
+    for (const limit of RATE_LIMITS.filter((limit) => limit > 0))
+      ratio(
+        `GET by id, ${SMALL} items: ${rateLimitTarget(limit)} / ${rateLimitTarget(0)}`,
+        rps('get', SMALL, rateLimitTarget(limit)),
+        rps('get', SMALL, rateLimitTarget(0)),
+        0.9,
+      );
     // For context, no goal: how much of the gap to bare Fastify is Nest's own.
     const context: Goal[] = [];
     const share = (name: string, numerator: number | undefined, denominator: number | undefined) => {
@@ -407,6 +436,46 @@ function compareWithLast(rows: Row[]): void {
   }
 }
 
+function rateLimitTarget(limit: number): string {
+  return limit === 0 ? 'service, obs. off, limit off' : `service, obs. off, limit ${limit}/min`;
+}
+
+/** What no target reaches on this machine (bare Fastify, the fastest, gives ~60k req/s). */
+const MAX_REQUESTS_PER_SECOND = 50_000;
+
+/**
+ * How many clients wrk names for a limit of `limit` a minute: enough that none spends more than half
+ * its budget in a minute at MAX_REQUESTS_PER_SECOND, so nothing is refused, and no more, so that each
+ * client is as busy as its limit allows. A high limit is one busy client (every client behind one
+ * proxy address); the cost of counting must not grow with it.
+ */
+function clientsFor(limit: number): number {
+  return limit === 0 ? 1 : Math.max(1, Math.ceil((MAX_REQUESTS_PER_SECOND * 60) / (limit / 2)));
+}
+
+/** A wrk script that names `clients` clients (10.x.y.z) in turn in X-Forwarded-For; for POST, with the body. */
+function clientScript(workDir: string, clients: number, post: boolean): string {
+  const file = path.join(workDir, `clients-${clients}${post ? '-post' : ''}.lua`);
+  const lines = [
+    ...(post
+      ? [
+          'wrk.method = "POST"',
+          'wrk.body = \'{"name":"benchmark item"}\'',
+          'wrk.headers["Content-Type"] = "application/json"',
+        ]
+      : []),
+    `local clients = ${clients}`,
+    'local n = 0',
+    'request = function()',
+    '  n = (n + 1) % clients',
+    '  wrk.headers["X-Forwarded-For"] = string.format("10.%d.%d.%d", math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256)',
+    '  return wrk.format()',
+    'end',
+  ];
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  return file;
+}
+
 async function startBaseline(size: number, script = 'build/bench/baseline-fastify.js'): Promise<RunningTarget> {
   const port = await freePort();
   const startedAt = performance.now();
@@ -474,7 +543,8 @@ async function startServiceProcess(size: number, env: Record<string, string>): P
     SHUTDOWN_DRAIN_DELAY: '0',
     NODE_ENV: 'production',
     // wrk is one client at one address: any budget would turn the run into 429s. The guard still runs
-    // (and finds the limit off); the cost of counting is not in these figures.
+    // (and finds the limit off); the cost of counting is in the limit targets only, whose wrk names
+    // many clients (clientScript).
     RATE_LIMIT_MAX: '0',
     ...env,
   });

@@ -96,6 +96,10 @@ interface Measurement {
   requestsPerSecond: number;
   p50Ms: number;
   p99Ms: number;
+  /** Requests answered in the run. */
+  requests: number;
+  /** The server's CPU time (user + system) per request: less disturbed than req/s by other load. */
+  cpuUsPerRequest?: number;
   non2xx: number;
   errors: number;
 }
@@ -126,6 +130,7 @@ interface Row {
   requestsPerSecond: number;
   p50Ms: number;
   p99Ms: number;
+  cpuUsPerRequest?: number;
   runs: number[];
 }
 
@@ -230,7 +235,9 @@ async function main(): Promise<void> {
                     : undefined
                   : clientScript(workDir, target.clients, workload === 'post');
               await wrk(url, WARMUP_S, script);
+              const cpuBefore = cpuSeconds(running.pid);
               const measurement = await wrk(url, DURATION_S, script);
+              measurement.cpuUsPerRequest = ((cpuSeconds(running.pid) - cpuBefore) * 1e6) / measurement.requests;
               push(measurements, `${WORKLOADS[workload]}|${size}|${target.name}`, measurement);
               log(
                 `rep ${rep + 1}/${REPS}, ${size} items, ${target.name}, ${WORKLOADS[workload]}: ` +
@@ -322,6 +329,20 @@ async function main(): Promise<void> {
       rps('get', SMALL, baseline),
     );
     share(`GET by id, ${SMALL} items: service off / bare Nest`, rps('get', SMALL, off), rps('get', SMALL, 'bare Nest'));
+    // What the limiter adds to the server's CPU time per request, which other load disturbs less than req/s.
+    const cpuOf = (limit: number) =>
+      rows.find((row) => row.workload === WORKLOADS.get && row.items === SMALL && row.target === rateLimitTarget(limit))
+        ?.cpuUsPerRequest;
+    for (const limit of RATE_LIMITS.filter((limit) => limit > 0)) {
+      const [on, off] = [cpuOf(limit), cpuOf(0)];
+      if (on !== undefined && off !== undefined)
+        context.push({
+          name: `GET by id, ${SMALL} items: CPU µs per request, ${rateLimitTarget(limit)} - ${rateLimitTarget(0)}`,
+          value: round(on - off, 1),
+          goal: '',
+          met: true,
+        });
+    }
     // The two stores side by side, with observability off on both.
     for (const workload of WORKLOAD_ORDER)
       for (const size of SIZES)
@@ -399,6 +420,7 @@ function summarize(workload: string, items: number, target: string, measurements
     requestsPerSecond: round(median(measurements.map((m) => m.requestsPerSecond)), 0),
     p50Ms: median(measurements.map((m) => m.p50Ms)),
     p99Ms: median(measurements.map((m) => m.p99Ms)),
+    cpuUsPerRequest: round(median(measurements.map((m) => m.cpuUsPerRequest ?? Number.NaN)), 1),
     runs: measurements.map((m) => Math.round(m.requestsPerSecond)),
   };
 }
@@ -408,13 +430,13 @@ function printTable(rows: Row[]): void {
   print(`\n${CONNECTIONS} connections, median of ${REPS} x ${DURATION_S} s`);
   print(
     `${'workload'.padEnd(22)} ${'items'.padStart(7)}  ${'target'.padEnd(width)} ${'req/s'.padStart(7)} ` +
-      `${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)}  runs`,
+      `${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'CPU µs'.padStart(7)}  runs`,
   );
   for (const row of rows)
     print(
       `${row.workload.padEnd(22)} ${String(row.items).padStart(7)}  ${row.target.padEnd(width)} ` +
         `${String(row.requestsPerSecond).padStart(7)} ${row.p50Ms.toFixed(2).padStart(7)} ` +
-        `${row.p99Ms.toFixed(2).padStart(7)}  ${row.runs.join(', ')}`,
+        `${row.p99Ms.toFixed(2).padStart(7)} ${String(row.cpuUsPerRequest).padStart(7)}  ${row.runs.join(', ')}`,
     );
 }
 
@@ -663,6 +685,17 @@ async function countItems(url: string): Promise<number> {
   return count;
 }
 
+/** Clock ticks per second of /proc/<pid>/stat's times (USER_HZ). */
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+
+/** CPU seconds (user + system) the process has used so far. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The fields after the command name (which may hold spaces), from the 3rd: utime is the 14th, stime the 15th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
 /** The server on its own core (see spawnPinned); taskset execs node, so the pid is the server's. */
 function residentMb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -731,10 +764,12 @@ export function parseWrk(output: string): Measurement {
     const scale = { us: 0.001, ms: 1, s: 1000 }[match[2] as 'us' | 'ms' | 's'];
     return Number(match[1]) * scale;
   };
+  const requests = /(\d+) requests in /.exec(output);
   const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(output);
   const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output);
   return {
     requestsPerSecond: Number(rate[1]),
+    requests: requests ? Number(requests[1]) : Number.NaN,
     p50Ms: percentile('50'),
     p99Ms: percentile('99'),
     non2xx: non2xx ? Number(non2xx[1]) : 0,

@@ -309,14 +309,22 @@ async function main(): Promise<void> {
       );
       ratio(`POST / GET by id, ${LARGE} items, ${target}`, rps('post', LARGE, target), rps('get', LARGE, target), 0.3);
     }
-    // The limiter on / off, at each limit: its cost per request must not depend on the limit.
-    for (const limit of RATE_LIMITS.filter((limit) => limit > 0))
-      ratio(
-        `GET by id, ${SMALL} items: ${rateLimitTarget(limit)} / ${rateLimitTarget(0)}`,
-        rps('get', SMALL, rateLimitTarget(limit)),
-        rps('get', SMALL, rateLimitTarget(0)),
-        0.9,
-      );
+    // The limiter on / off, at each limit: its cost per request must not depend on the limit. The median
+    // of each round's ratio: a round's targets run back to back, so the load from outside is shared more.
+    for (const limit of RATE_LIMITS.filter((limit) => limit > 0)) {
+      const runsOf = (target: string) =>
+        measurements.get(`${WORKLOADS.get}|${SMALL}|${target}`)?.map((m) => m.requestsPerSecond) ?? [];
+      const [on, off] = [runsOf(rateLimitTarget(limit)), runsOf(rateLimitTarget(0))];
+      if (on.length === 0 || on.length !== off.length) continue;
+      const perRound = on.map((value, index) => value / off[index]!);
+      const value = median(perRound);
+      goals.push({
+        name: `GET by id, ${SMALL} items: ${rateLimitTarget(limit)} / ${rateLimitTarget(0)}, median of the rounds' ratios [${perRound.map((r) => round(r, 2)).join(', ')}]`,
+        value: round(value, 2),
+        goal: '>= 0.9',
+        met: value >= 0.9,
+      });
+    }
     // For context, no goal: how much of the gap to bare Fastify is Nest's own.
     const context: Goal[] = [];
     const share = (name: string, numerator: number | undefined, denominator: number | undefined) => {

@@ -54,6 +54,17 @@ describe('MemoryThrottlerStorage', () => {
     assert.deepEqual(first, { totalHits: 1, timeToExpire: 60, isBlocked: false, timeToBlockExpire: 0 });
   });
 
+  it('when the clock reads fractions of a millisecond, then the seconds are still whole from the window and block lengths: a fresh window says 60, not 61', async () => {
+    const { store, clock } = storage();
+    // (at + 60000) - at is 60000.00000000012 in floating point.
+    clock.at = 1_000_000.1;
+    for (let i = 0; i < LIMIT; i++) await hit(store);
+
+    const refused = await hit(store);
+
+    assert.deepEqual(refused, { totalHits: 4, timeToExpire: 60, isBlocked: true, timeToBlockExpire: 60 });
+  });
+
   it('when a client passes the limit, then it is blocked for blockDuration from that hit, told how long, and every hit meanwhile is counted, as in Redis', async () => {
     const { store, clock } = storage();
     const start = clock.at;
@@ -126,8 +137,8 @@ describe('MemoryThrottlerStorage', () => {
     const { store, clock } = storage();
     const start = clock.at;
     const clients = 100_000;
-    // One client every 0.6 ms: the last arrives at the end of the first window.
-    const arrival = (n: number) => start + (n * WINDOW_MS) / clients;
+    // Two new clients every millisecond, for 50 s.
+    const arrival = (n: number) => start + Math.floor(n / 2);
     for (let n = 0; n < clients; n++) {
       clock.at = arrival(n);
       await hit(store, `client-${n}`);
@@ -136,8 +147,8 @@ describe('MemoryThrottlerStorage', () => {
     store.sweep();
     const afterSweepInWindow = store.size;
 
-    // Half of them are past their window (those that arrived up to start + 30 s).
-    clock.at = start + WINDOW_MS + WINDOW_MS / 2;
+    // Those that arrived in the first 25 s (ms 0 to 25,000: 50,002 clients) are past their window.
+    clock.at = start + 25_000 + WINDOW_MS;
     store.sweep();
     const halfway = store.size;
     clock.at = arrival(clients - 1) + WINDOW_MS;
@@ -145,7 +156,7 @@ describe('MemoryThrottlerStorage', () => {
 
     assert.equal(whileLive, clients);
     assert.equal(afterSweepInWindow, clients, 'the sweep forgets no client whose window is live');
-    assert.equal(halfway, clients / 2 - 1);
+    assert.equal(halfway, clients - 50_002);
     assert.equal(store.size, 0);
   });
 

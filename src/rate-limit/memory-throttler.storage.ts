@@ -13,7 +13,7 @@ interface ClientWindow {
 }
 
 export interface MemoryThrottlerStorageOptions {
-  /** Milliseconds on a clock that does not go back; a test passes its own. */
+  /** Milliseconds on a clock that does not go back (whole or not); a test passes its own. */
   now?: () => number;
   /** How often clients whose window and block have both ended are forgotten. */
   sweepIntervalMs?: number;
@@ -68,7 +68,9 @@ export class MemoryThrottlerStorage implements ThrottlerStorage, OnApplicationSh
   ): Promise<ThrottlerStorageRecord> {
     // Started by the first request, not at construction: with the limit off, no timer runs.
     this.sweepTimer ??= this.startSweep();
-    const now = this.now();
+    // Whole milliseconds: with performance.now()'s fractions, (now + 60000) - now can be 60000.0000001,
+    // and a fresh window would say 61 s.
+    const now = Math.floor(this.now());
     let windows = this.throttlers.get(throttlerName);
     if (windows === undefined) {
       windows = new Map();

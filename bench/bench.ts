@@ -7,7 +7,9 @@
  *   --connections N  wrk connections (default 50)
  *   --sizes A,B      store sizes in items (default 1000,100000): the first is "small", the last "large"
  *   --targets LIST   baseline,nest,off,full (the default), and pg: the service on PostgreSQL (not in the
- *                    default list: it adds minutes; needs a PostgreSQL, see test/support/postgres.ts)
+ *                    default list: it adds minutes; needs a PostgreSQL, see test/support/postgres.ts), and
+ *                    limit: the service (observability off) once per --rate-limits value, many clients
+ *   --rate-limits L  for the limit targets, RATE_LIMIT_MAX per minute (default 0,1000,100000,10000000; 0 is off)
  *   --workloads LIST get,list,post (default all)
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
@@ -56,6 +58,7 @@ const { values: args } = parseArgs({
     sizes: { type: 'string', default: '1000,100000' },
     targets: { type: 'string', default: 'baseline,nest,off,full' },
     workloads: { type: 'string', default: 'get,list,post' },
+    'rate-limits': { type: 'string', default: '0,1000,100000,10000000' },
   },
 });
 const REPS = Number(args.reps);
@@ -66,6 +69,7 @@ const SIZES = args.sizes.split(',').map(Number);
 const SMALL = SIZES[0]!;
 const LARGE = SIZES.at(-1)!;
 const TARGET_KEYS = args.targets.split(',');
+const RATE_LIMITS = args['rate-limits'].split(',').map(Number);
 
 /**
  * Node's flags as production runs the service: `npm run start:prod` starts
@@ -92,6 +96,10 @@ interface Measurement {
   requestsPerSecond: number;
   p50Ms: number;
   p99Ms: number;
+  /** Requests answered in the run. */
+  requests: number;
+  /** The server's CPU time (user + system) per request: less disturbed than req/s by other load. */
+  cpuUsPerRequest?: number;
   non2xx: number;
   errors: number;
 }
@@ -110,6 +118,8 @@ interface Target {
   name: string;
   /** The workloads it serves: the baseline has no store, so no durable write to compare. */
   workloads: WorkloadKey[];
+  /** When set, wrk names this many clients in turn in X-Forwarded-For (clientScript). */
+  clients?: number;
   start: (size: number) => Promise<RunningTarget>;
 }
 
@@ -120,6 +130,7 @@ interface Row {
   requestsPerSecond: number;
   p50Ms: number;
   p99Ms: number;
+  cpuUsPerRequest?: number;
   runs: number[];
 }
 
@@ -149,10 +160,11 @@ async function main(): Promise<void> {
       'wrk.method = "POST"\nwrk.body = \'{"name":"benchmark item"}\'\nwrk.headers["Content-Type"] = "application/json"\n',
     );
 
-    const service = (key: string, name: string, env: Record<string, string>): Target => ({
+    const service = (key: string, name: string, env: Record<string, string>, clients?: number): Target => ({
       key,
       name,
       workloads: WORKLOAD_ORDER,
+      clients,
       start: (size) => startService(path.join(workDir, `${key}-${size}`), seeds.get(size)!, size, env),
     });
     const serviceOff = { LOG_LEVEL: 'warn', METRICS_ENABLED: 'false' };
@@ -183,6 +195,15 @@ async function main(): Promise<void> {
         workloads: WORKLOAD_ORDER,
         start: (size: number) => startPostgresService(seedDatabases.get(size)!, size, serviceOff),
       },
+      // The limiter's cost: the same service, behind a trusted proxy (loopback: wrk) that names the client.
+      ...RATE_LIMITS.map((limit) =>
+        service(
+          'limit',
+          rateLimitTarget(limit),
+          { ...serviceOff, TRUST_PROXY: 'loopback', RATE_LIMIT_MAX: String(limit), RATE_LIMIT_WINDOW: '1m' },
+          clientsFor(limit),
+        ),
+      ),
     ].filter((target) => TARGET_KEYS.includes(target.key));
 
     const measurements = new Map<string, Measurement[]>();
@@ -207,9 +228,16 @@ async function main(): Promise<void> {
                   : workload === 'list'
                     ? `${running.url}/items?limit=50`
                     : `${running.url}/items`;
-              const script = workload === 'post' ? postScript : undefined;
+              const script =
+                target.clients === undefined
+                  ? workload === 'post'
+                    ? postScript
+                    : undefined
+                  : clientScript(workDir, target.clients, workload === 'post');
               await wrk(url, WARMUP_S, script);
+              const cpuBefore = cpuSeconds(running.pid);
               const measurement = await wrk(url, DURATION_S, script);
+              measurement.cpuUsPerRequest = ((cpuSeconds(running.pid) - cpuBefore) * 1e6) / measurement.requests;
               push(measurements, `${WORKLOADS[workload]}|${size}|${target.name}`, measurement);
               log(
                 `rep ${rep + 1}/${REPS}, ${size} items, ${target.name}, ${WORKLOADS[workload]}: ` +
@@ -281,6 +309,22 @@ async function main(): Promise<void> {
       );
       ratio(`POST / GET by id, ${LARGE} items, ${target}`, rps('post', LARGE, target), rps('get', LARGE, target), 0.3);
     }
+    // The limiter on / off, at each limit: its cost per request must not depend on the limit. The median
+    // of each round's ratio: a round's targets run back to back, so the load from outside is shared more.
+    for (const limit of RATE_LIMITS.filter((limit) => limit > 0)) {
+      const runsOf = (target: string) =>
+        measurements.get(`${WORKLOADS.get}|${SMALL}|${target}`)?.map((m) => m.requestsPerSecond) ?? [];
+      const [on, off] = [runsOf(rateLimitTarget(limit)), runsOf(rateLimitTarget(0))];
+      if (on.length === 0 || on.length !== off.length) continue;
+      const perRound = on.map((value, index) => value / off[index]!);
+      const value = median(perRound);
+      goals.push({
+        name: `GET by id, ${SMALL} items: ${rateLimitTarget(limit)} / ${rateLimitTarget(0)}, median of the rounds' ratios [${perRound.map((r) => round(r, 2)).join(', ')}]`,
+        value: round(value, 2),
+        goal: '>= 0.9',
+        met: value >= 0.9,
+      });
+    }
     // For context, no goal: how much of the gap to bare Fastify is Nest's own.
     const context: Goal[] = [];
     const share = (name: string, numerator: number | undefined, denominator: number | undefined) => {
@@ -293,6 +337,20 @@ async function main(): Promise<void> {
       rps('get', SMALL, baseline),
     );
     share(`GET by id, ${SMALL} items: service off / bare Nest`, rps('get', SMALL, off), rps('get', SMALL, 'bare Nest'));
+    // What the limiter adds to the server's CPU time per request, which other load disturbs less than req/s.
+    const cpuOf = (limit: number) =>
+      rows.find((row) => row.workload === WORKLOADS.get && row.items === SMALL && row.target === rateLimitTarget(limit))
+        ?.cpuUsPerRequest;
+    for (const limit of RATE_LIMITS.filter((limit) => limit > 0)) {
+      const [on, off] = [cpuOf(limit), cpuOf(0)];
+      if (on !== undefined && off !== undefined)
+        context.push({
+          name: `GET by id, ${SMALL} items: CPU µs per request, ${rateLimitTarget(limit)} - ${rateLimitTarget(0)}`,
+          value: round(on - off, 1),
+          goal: '',
+          met: true,
+        });
+    }
     // The two stores side by side, with observability off on both.
     for (const workload of WORKLOAD_ORDER)
       for (const size of SIZES)
@@ -370,6 +428,7 @@ function summarize(workload: string, items: number, target: string, measurements
     requestsPerSecond: round(median(measurements.map((m) => m.requestsPerSecond)), 0),
     p50Ms: median(measurements.map((m) => m.p50Ms)),
     p99Ms: median(measurements.map((m) => m.p99Ms)),
+    cpuUsPerRequest: round(median(measurements.map((m) => m.cpuUsPerRequest ?? Number.NaN)), 1),
     runs: measurements.map((m) => Math.round(m.requestsPerSecond)),
   };
 }
@@ -379,13 +438,13 @@ function printTable(rows: Row[]): void {
   print(`\n${CONNECTIONS} connections, median of ${REPS} x ${DURATION_S} s`);
   print(
     `${'workload'.padEnd(22)} ${'items'.padStart(7)}  ${'target'.padEnd(width)} ${'req/s'.padStart(7)} ` +
-      `${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)}  runs`,
+      `${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'CPU µs'.padStart(7)}  runs`,
   );
   for (const row of rows)
     print(
       `${row.workload.padEnd(22)} ${String(row.items).padStart(7)}  ${row.target.padEnd(width)} ` +
         `${String(row.requestsPerSecond).padStart(7)} ${row.p50Ms.toFixed(2).padStart(7)} ` +
-        `${row.p99Ms.toFixed(2).padStart(7)}  ${row.runs.join(', ')}`,
+        `${row.p99Ms.toFixed(2).padStart(7)} ${String(row.cpuUsPerRequest).padStart(7)}  ${row.runs.join(', ')}`,
     );
 }
 
@@ -405,6 +464,46 @@ function compareWithLast(rows: Row[]): void {
     const change = (row.requestsPerSecond / before.requestsPerSecond - 1) * 100;
     print(`  ${row.workload}, ${row.items} items, ${row.target}: ${change >= 0 ? '+' : ''}${change.toFixed(1)}% req/s`);
   }
+}
+
+function rateLimitTarget(limit: number): string {
+  return limit === 0 ? 'service, obs. off, limit off' : `service, obs. off, limit ${limit}/min`;
+}
+
+/** What no target reaches on this machine (bare Fastify, the fastest, gives ~60k req/s). */
+const MAX_REQUESTS_PER_SECOND = 50_000;
+
+/**
+ * How many clients wrk names for a limit of `limit` a minute: enough that none spends more than half
+ * its budget in a minute at MAX_REQUESTS_PER_SECOND, so nothing is refused, and no more, so that each
+ * client is as busy as its limit allows. A high limit is one busy client (every client behind one
+ * proxy address); the cost of counting must not grow with it.
+ */
+function clientsFor(limit: number): number {
+  return limit === 0 ? 1 : Math.max(1, Math.ceil((MAX_REQUESTS_PER_SECOND * 60) / (limit / 2)));
+}
+
+/** A wrk script that names `clients` clients (10.x.y.z) in turn in X-Forwarded-For; for POST, with the body. */
+function clientScript(workDir: string, clients: number, post: boolean): string {
+  const file = path.join(workDir, `clients-${clients}${post ? '-post' : ''}.lua`);
+  const lines = [
+    ...(post
+      ? [
+          'wrk.method = "POST"',
+          'wrk.body = \'{"name":"benchmark item"}\'',
+          'wrk.headers["Content-Type"] = "application/json"',
+        ]
+      : []),
+    `local clients = ${clients}`,
+    'local n = 0',
+    'request = function()',
+    '  n = (n + 1) % clients',
+    '  wrk.headers["X-Forwarded-For"] = string.format("10.%d.%d.%d", math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256)',
+    '  return wrk.format()',
+    'end',
+  ];
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  return file;
 }
 
 async function startBaseline(size: number, script = 'build/bench/baseline-fastify.js'): Promise<RunningTarget> {
@@ -474,7 +573,8 @@ async function startServiceProcess(size: number, env: Record<string, string>): P
     SHUTDOWN_DRAIN_DELAY: '0',
     NODE_ENV: 'production',
     // wrk is one client at one address: any budget would turn the run into 429s. The guard still runs
-    // (and finds the limit off); the cost of counting is not in these figures.
+    // (and finds the limit off); the cost of counting is in the limit targets only, whose wrk names
+    // many clients (clientScript).
     RATE_LIMIT_MAX: '0',
     ...env,
   });
@@ -593,6 +693,17 @@ async function countItems(url: string): Promise<number> {
   return count;
 }
 
+/** Clock ticks per second of /proc/<pid>/stat's times (USER_HZ). */
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+
+/** CPU seconds (user + system) the process has used so far. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The fields after the command name (which may hold spaces), from the 3rd: utime is the 14th, stime the 15th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
 /** The server on its own core (see spawnPinned); taskset execs node, so the pid is the server's. */
 function residentMb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -661,10 +772,12 @@ export function parseWrk(output: string): Measurement {
     const scale = { us: 0.001, ms: 1, s: 1000 }[match[2] as 'us' | 'ms' | 's'];
     return Number(match[1]) * scale;
   };
+  const requests = /(\d+) requests in /.exec(output);
   const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(output);
   const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output);
   return {
     requestsPerSecond: Number(rate[1]),
+    requests: requests ? Number(requests[1]) : Number.NaN,
     p50Ms: percentile('50'),
     p99Ms: percentile('99'),
     non2xx: non2xx ? Number(non2xx[1]) : 0,

@@ -1,5 +1,6 @@
 import assert from './support/assert.js';
 import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, describe, it } from '@jest/globals';
 import { assertProbeNotLimited, assertProblem, jsonRequest } from './support/http.js';
 import { type RunningApp, startApp } from './support/in-process-app.js';
@@ -108,6 +109,23 @@ describe('Rate limit (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW, per client)', () => 
       { authorization: 'Bearer rate-limit-key-0123456789' },
     );
     assert.equal(response.status, 429);
+  });
+
+  it('when a refused client waits the Retry-After it was given, then it is served again, with its whole budget', async () => {
+    // The shortest window there is: the test waits it out once.
+    const { url } = await start({ RATE_LIMIT_WINDOW: '1s' });
+    for (let i = 0; i < LIMIT; i++) assert.equal((await jsonRequest(`${url}/items`, 'GET')).status, 200);
+    const refused = await jsonRequest(`${url}/items`, 'GET');
+    assert.equal(refused.status, 429);
+    const retryAfter = Number(refused.headers.get('retry-after'));
+    assert.equal(retryAfter, 1);
+
+    await delay(retryAfter * 1000);
+    const again = await jsonRequest(`${url}/items`, 'GET');
+
+    assert.equal(again.status, 200);
+    assert.equal(again.headers.get('ratelimit-remaining'), String(LIMIT - 1));
+    assert.equal(again.headers.get('ratelimit-reset'), '1');
   });
 
   it('when RATE_LIMIT_MAX=0, then nothing is limited and no RateLimit-* header is sent', async () => {

@@ -2,6 +2,7 @@ import { type DynamicModule, Global, Module } from '@nestjs/common';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { Counter, register } from 'prom-client';
 import type { AppConfig } from '../config/app-config.js';
+import { MemoryThrottlerStorage } from './memory-throttler.storage.js';
 import { RateLimitGuard } from './rate-limit.guard.js';
 import { RedisThrottlerStorage } from './redis-throttler.storage.js';
 
@@ -23,14 +24,15 @@ export class RateLimitModule {
     const storage =
       redis && max > 0
         ? new RedisThrottlerStorage(redis, config.metrics.enabled ? storeFailures() : undefined)
-        : undefined;
+        : new MemoryThrottlerStorage();
     return {
       module: RateLimitModule,
       imports: [
         ThrottlerModule.forRoot({
           throttlers: [{ limit: max, ttl: windowMs }],
           skipIf: max === 0 ? () => true : undefined,
-          // Undefined: @nestjs/throttler's own in-memory storage. Nest runs the storage's lifecycle hooks.
+          // Never @nestjs/throttler's own in-memory storage (O(hits in the window) per request, see
+          // MemoryThrottlerStorage). Nest runs the storage's lifecycle hooks.
           storage,
         }),
       ],

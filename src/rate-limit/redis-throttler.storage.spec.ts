@@ -8,6 +8,7 @@ import { Counter, Registry } from 'prom-client';
 import { freePort } from '../../test/support/ports.js';
 import { startRedisServer, stopRedisServer, testRedisUrl } from '../../test/support/redis.js';
 import { waitFor } from '../../test/support/timing.js';
+import { MemoryThrottlerStorage } from './memory-throttler.storage.js';
 import { RateLimitStoreUnavailableError, RedisThrottlerStorage } from './redis-throttler.storage.js';
 
 const WINDOW_MS = 60_000;
@@ -69,6 +70,27 @@ describe('RedisThrottlerStorage', () => {
     const keys = await raw.keys(`${prefix}*`);
     raw.disconnect();
     assert.ok(keys.length > 0 && keys.every((name) => name.startsWith(prefix)), `keys: ${keys.join(', ')}`);
+  });
+
+  it('when the same hits reach Redis and the in-memory storage, then both answer the same, past the limit too: a client gets the same headers from either', async () => {
+    const redis = storage(redisUrl);
+    await redis.onModuleInit();
+    const memory = new MemoryThrottlerStorage();
+    const key = `client-${randomBytes(4).toString('hex')}`;
+
+    const fromRedis: Awaited<ReturnType<RedisThrottlerStorage['increment']>>[] = [];
+    const fromMemory: typeof fromRedis = [];
+    for (let i = 0; i < 5; i++) {
+      fromRedis.push(await redis.increment(key, WINDOW_MS, 2, WINDOW_MS, 'default'));
+      fromMemory.push(await memory.increment(key, WINDOW_MS, 2, WINDOW_MS, 'default'));
+    }
+    memory.onApplicationShutdown();
+
+    assert.deepEqual(fromMemory, fromRedis);
+    assert.deepEqual(
+      fromRedis.map((record) => record.isBlocked),
+      [false, false, true, true, true],
+    );
   });
 
   it('when Redis does not answer, start-up goes on, each increment rejects at once and is counted, the outage is logged once without the password, and its end once when Redis answers', async () => {

@@ -9,7 +9,7 @@ import { Lifecycle } from '../src/lifecycle/lifecycle.js';
 import { assertProblem, jsonRequest } from './support/http.js';
 import { type RunningApp, startApp } from './support/in-process-app.js';
 import { logLines } from './support/logs.js';
-import { type Exposition, sampleValue, scrape } from './support/prometheus.js';
+import { type Exposition, sampleValue, scrape, scrapeUntil } from './support/prometheus.js';
 import { startServer, UNPRIVILEGED } from './support/server-process.js';
 import { makeTempDir } from './support/temp-dir.js';
 import { waitFor } from './support/timing.js';
@@ -107,7 +107,11 @@ describe('Readiness when the disk is not writable (the built server, not as root
       const metrics = `${server.url}/metrics`;
       assert.deepEqual(probeStatus((await scrape(metrics)).exposition), { liveness: 1, readiness: 1, startup: 1 });
 
+      // Evaluated by the scrape itself, /readyz never asked meanwhile: what an alert reads where nothing
+      // polls /readyz (compose), and no copy of the probe's last answer.
       chmodSync(dataDir, 0o555);
+      const scrapedNotReady = await scrapeUntil(metrics, (e) => probeStatus(e).readiness === 0, 'readiness 0');
+      assert.deepEqual(probeStatus(scrapedNotReady.exposition), { liveness: 1, readiness: 0, startup: 1 });
       const notReady = await probeUntil(`${server.url}/readyz`, 503);
       assertProblem(notReady, 503);
       assert.match(notReady.body.detail, /store \(the data directory is not writable: permission denied \(EACCES\)\)/);
@@ -116,12 +120,10 @@ describe('Readiness when the disk is not writable (the built server, not as root
       assert.doesNotMatch(JSON.stringify(notReady.body), new RegExp(temp.dir), 'no path in a public answer');
       assert.equal((await jsonRequest(`${server.url}/healthz`, 'GET')).status, 200);
       assert.equal((await jsonRequest(`${server.url}/items/${created.body.id}`, 'GET')).status, 200);
-      // Evaluated by the scrape itself: what an alert reads where nothing polls /readyz (compose).
-      assert.deepEqual(probeStatus((await scrape(metrics)).exposition), { liveness: 1, readiness: 0, startup: 1 });
 
       chmodSync(dataDir, 0o755);
+      await scrapeUntil(metrics, (e) => probeStatus(e).readiness === 1, 'readiness 1 again');
       assert.equal((await probeUntil(`${server.url}/readyz`, 200)).status, 200);
-      assert.equal(probeStatus((await scrape(metrics)).exposition).readiness, 1);
 
       // Probes are polled every few seconds for the life of the pod: a change is logged, not each call.
       // The log line is written asynchronously: it may reach the pipe after the response.
@@ -140,6 +142,29 @@ describe('Readiness when the disk is not writable (the built server, not as root
       );
     } finally {
       chmodSync(dataDir, 0o755);
+      await server.stop();
+      temp.remove();
+    }
+  });
+});
+
+describe('The probe metric over a stalled event loop (the built server; nothing polls /healthz)', () => {
+  it('when the process is stopped for 2.5 s (SIGSTOP) and resumed, then one scrape reports liveness 0, and the next 1 again', async () => {
+    const temp = makeTempDir();
+    const server = await startServer({ DB_PATH: temp.dbPath });
+    try {
+      const metrics = `${server.url}/metrics`;
+      assert.equal(probeStatus((await scrape(metrics)).exposition).liveness, 1);
+      process.kill(server.pid, 'SIGSTOP');
+      // Not a timing assertion: the stall to detect, longer than the 1 s the liveness check allows.
+      await delay(2_500);
+      process.kill(server.pid, 'SIGCONT');
+      const stalled = await scrapeUntil(metrics, (e) => probeStatus(e).liveness === 0, 'liveness 0 after the stall');
+      assert.deepEqual(probeStatus(stalled.exposition), { liveness: 0, readiness: 1, startup: 1 });
+      // Each scrape judges the loop since the previous one: an old stall does not fail liveness forever.
+      assert.equal(probeStatus((await scrape(metrics)).exposition).liveness, 1);
+    } finally {
+      process.kill(server.pid, 'SIGCONT');
       await server.stop();
       temp.remove();
     }

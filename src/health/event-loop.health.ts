@@ -21,6 +21,7 @@ export class EventLoopHealth implements OnApplicationBootstrap, OnApplicationShu
   private timer?: NodeJS.Timeout;
   private lastTick = 0;
   private longestStallMs = 0;
+  private longestObservedStallMs = 0;
 
   constructor(private readonly indicators: HealthIndicatorService) {}
 
@@ -29,7 +30,9 @@ export class EventLoopHealth implements OnApplicationBootstrap, OnApplicationShu
     this.lastTick = performance.now();
     this.timer = setInterval(() => {
       const now = performance.now();
-      this.longestStallMs = Math.max(this.longestStallMs, now - this.lastTick - SAMPLE_MS);
+      const stallMs = now - this.lastTick - SAMPLE_MS;
+      this.longestStallMs = Math.max(this.longestStallMs, stallMs);
+      this.longestObservedStallMs = Math.max(this.longestObservedStallMs, stallMs);
       this.lastTick = now;
     }, SAMPLE_MS).unref();
   }
@@ -38,16 +41,27 @@ export class EventLoopHealth implements OnApplicationBootstrap, OnApplicationShu
     clearInterval(this.timer);
   }
 
+  /** The probe's verdict on the longest stall since the previous probe. */
   check(maxDelayMs = EVENT_LOOP_MAX_DELAY_MS) {
-    const result = this.peek(maxDelayMs);
+    const result = this.verdict(this.longestStallMs, maxDelayMs);
     this.longestStallMs = 0;
     return result;
   }
 
-  /** The verdict `check()` would give now, without starting a new period: for the probe metric. */
-  peek(maxDelayMs = EVENT_LOOP_MAX_DELAY_MS) {
+  /**
+   * The same verdict over a period of its own, since the previous call: for the probe metric, read at
+   * each scrape. Sharing the probe's period would let a scrape hide a stall from the kubelet, and where
+   * nothing probes /healthz (compose), keep one old stall failing forever.
+   */
+  observe(maxDelayMs = EVENT_LOOP_MAX_DELAY_MS) {
+    const result = this.verdict(this.longestObservedStallMs, maxDelayMs);
+    this.longestObservedStallMs = 0;
+    return result;
+  }
+
+  private verdict(stallMs: number, maxDelayMs: number) {
     const check = this.indicators.check('event_loop');
-    const longestMs = Math.max(0, Math.round(this.longestStallMs));
+    const longestMs = Math.max(0, Math.round(stallMs));
     if (longestMs > maxDelayMs)
       return check.down({ message: `the event loop stalled for ${longestMs} ms`, max_delay_ms: longestMs });
     return check.up({ max_delay_ms: longestMs });

@@ -15,13 +15,13 @@ export class HealthChecks {
   ) {}
 
   /**
-   * `observe`: look without consuming. The liveness probe resets the event loop's longest stall each
-   * time it answers; a scrape that reset it too would hide a stall from the next probe.
+   * `observe`: for the metric. The event loop's longest stall is measured per caller: the liveness probe
+   * and the scrape each see every stall since their own previous call.
    */
   of(probe: Probe, { observe = false } = {}): HealthIndicatorFunction[] {
     switch (probe) {
       case 'liveness':
-        return [() => (observe ? this.eventLoop.peek() : this.eventLoop.check())];
+        return [() => (observe ? this.eventLoop.observe() : this.eventLoop.check())];
       case 'readiness':
         return [() => this.lifecycle.shutdown(), () => this.store.check()];
       case 'startup':

@@ -6,7 +6,7 @@ import { loadRuleGroups } from './support/prometheus-rules.js';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
 import { scrapeUntil } from './support/prometheus.js';
 import { jsonRequest } from './support/http.js';
-import { metricNamesIn } from './support/promql.js';
+import { metricNamesIn, selectorsIn } from './support/promql.js';
 import { stopRedisServer, testRedisUrl } from './support/redis.js';
 import { type ServerProcess, startServer } from './support/server-process.js';
 import { makeTempDir } from './support/temp-dir.js';
@@ -56,11 +56,15 @@ function monitoringQueries(): Query[] {
   return [...rules, ...panels, ...variableQueries()];
 }
 
+/** Each exported sample name with the label sets of its series. */
+type Series = Map<string, Record<string, string>[]>;
+
 /**
- * The names a scrape serves, each sample's (histograms' _bucket, _sum, _count) and each family's, after a
- * few requests: a labelled family has no series until something is counted in it.
+ * The series a scrape serves, by sample name (histograms' _bucket, _sum and _count: a histogram's family
+ * name selects nothing), after a few requests: a labelled family has no series until something is
+ * counted in it.
  */
-async function exportedNames(server: ServerProcess): Promise<Set<string>> {
+async function exportedSeries(server: ServerProcess, into: Series): Promise<void> {
   const created = await jsonRequest(`${server.url}/items`, 'POST', { name: 'monitoring' });
   assert.equal(created.status, 201);
   assert.equal((await jsonRequest(`${server.url}/items/${created.body.id}`, 'GET')).status, 200);
@@ -71,7 +75,28 @@ async function exportedNames(server: ServerProcess): Promise<Set<string>> {
       scraped.samples.some((sample) => sample.name === 'http_requests_total' && sample.labels.route === '/items'),
     'the requests counted',
   );
-  return new Set([...exposition.types.keys(), ...exposition.samples.map((sample) => sample.name)]);
+  for (const sample of exposition.samples) into.set(sample.name, [...(into.get(sample.name) ?? []), sample.labels]);
+}
+
+/** Labels whose values depend on where the service runs, not on what it exports. */
+const TARGET_LABELS = new Set(['job', 'namespace', 'instance']);
+
+/**
+ * Each equality matcher on a label the service sets (`le="0.25"`, `probe="readiness"`) that no exported
+ * series of that name carries, as `where: name{label="value"}`: a selector that finds nothing, whose alert
+ * can never fire. Matchers on the target's labels, and regex or negative ones, are not checked.
+ */
+function unmatchedLabelValues(queries: readonly Query[], series: Series): string[] {
+  return queries.flatMap(({ where, expr }) =>
+    selectorsIn(expr).flatMap(({ name, matchers }) => {
+      const labelSets = name === undefined ? undefined : series.get(name);
+      if (!labelSets) return [];
+      return matchers
+        .filter(({ label, op }) => op === '=' && !TARGET_LABELS.has(label))
+        .filter(({ label, value }) => !labelSets.some((labels) => labels[label] === value))
+        .map(({ label, value }) => `${where}: ${name}{${label}="${value}"}`);
+    }),
+  );
 }
 
 /** Each query's metric names that are not in `known`, as `where: name`. */
@@ -90,6 +115,7 @@ describe('Alert rules and dashboard queries name only metrics the service export
   let database: TestDatabase;
   let queries: Query[];
   let known: Set<string>;
+  const series: Series = new Map();
 
   beforeAll(async () => {
     queries = monitoringQueries();
@@ -109,8 +135,8 @@ describe('Alert rules and dashboard queries name only metrics the service export
       }),
     );
     const recorded = loadRuleGroups().flatMap((group) => group.rules.flatMap((rule) => rule.record ?? []));
-    known = new Set([...PROMETHEUS_SERIES, ...recorded]);
-    for (const server of servers) for (const name of await exportedNames(server)) known.add(name);
+    for (const server of servers) await exportedSeries(server, series);
+    known = new Set([...PROMETHEUS_SERIES, ...recorded, ...series.keys()]);
   });
   afterAll(async () => {
     await Promise.all(servers.map((server) => server.stop()));
@@ -132,6 +158,36 @@ describe('Alert rules and dashboard queries name only metrics the service export
 
   it('when every query is checked against what the service serves on /metrics, then none names a metric it does not export', () => {
     assert.deepEqual(unknownNames(queries, known), []);
+  });
+
+  it('when every equality matcher on a label the service sets is checked against the scraped series, then each finds one (a bucket bound, a probe, an op)', () => {
+    assert.deepEqual(unmatchedLabelValues(queries, series), []);
+    const checked = queries.flatMap(({ expr }) =>
+      selectorsIn(expr).flatMap(({ matchers }) =>
+        matchers.filter(({ label, op }) => op === '=' && !TARGET_LABELS.has(label)),
+      ),
+    );
+    assert.ok(
+      checked.some(({ label, value }) => label === 'le' && value === '0.25'),
+      'the latency SLI bucket',
+    );
+    assert.ok(
+      checked.some(({ label, value }) => label === 'probe' && value === 'readiness'),
+      'the readiness probe',
+    );
+  });
+
+  it('when a selector asks for a bucket bound or a label value the service does not have, then the check names it', () => {
+    const bucket = [{ where: 'rule slow', expr: 'rate(http_request_duration_seconds_bucket{le="0.3"}[5m])' }];
+    assert.deepEqual(unmatchedLabelValues(bucket, series), [
+      'rule slow: http_request_duration_seconds_bucket{le="0.3"}',
+    ]);
+    const family = [{ where: 'panel family', expr: 'rate(http_request_duration_seconds[5m])' }];
+    assert.deepEqual(
+      unknownNames(family, known),
+      ['panel family: http_request_duration_seconds'],
+      'a histogram family',
+    );
   });
 
   it('when a query misspells a metric, or names one the service does not export, then the check names it', () => {

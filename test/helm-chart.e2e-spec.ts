@@ -532,7 +532,9 @@ describe('Helm chart helm/items-service', () => {
       const served = 'https://git.acme.example/platform/items-service/blob/main/docs/runbooks/';
       const file = readFileSync(RULES_FILE, 'utf8');
       assert.ok(file.includes(placeholder));
-      assert.deepEqual(rule.spec, parseYaml(file.replaceAll(placeholder, served)));
+      // And each selector narrowed to the release's namespace: another release's series are not its own.
+      const scoped = file.replaceAll('job="items-service"', `job="items-service", namespace="${NAMESPACE}"`);
+      assert.deepEqual(rule.spec, parseYaml(scoped.replaceAll(placeholder, served)));
       assert.equal(rule.metadata.labels?.release, 'prometheus');
       assert.equal(rule.metadata.namespace, NAMESPACE);
       // The rules select job="items-service": the ServiceMonitor makes the job the Service's name label.
@@ -551,7 +553,7 @@ describe('Helm chart helm/items-service', () => {
       const render = await helm.template([ALL_FEATURES_FILE], { set: ['nameOverride=shop-items'] });
       const rules = JSON.stringify(single(render, 'PrometheusRule').spec);
       assert.doesNotMatch(rules, /job=\\"items-service\\"/);
-      assert.match(rules, /job=\\"shop-items\\"/);
+      assert.match(rules, new RegExp(`job=\\\\"shop-items\\\\", namespace=\\\\"${NAMESPACE}\\\\"`));
       assert.equal(single(render, 'Service').metadata.labels?.['app.kubernetes.io/name'], 'shop-items');
       assert.equal(single(render, 'ServiceMonitor').spec.jobLabel, 'app.kubernetes.io/name');
     });

@@ -169,6 +169,7 @@ async function main(output: string): Promise<void> {
         __rate_interval: `${Math.max(STEP_SECONDS + SCRAPE_SECONDS, 4 * SCRAPE_SECONDS)}s`,
         __range: `${to - from}s`,
         job: JOB,
+        namespace: '.*',
         instance: '.*',
       };
       const results = new Map<number, Map<string, Series[]>>();

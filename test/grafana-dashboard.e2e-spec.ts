@@ -213,6 +213,77 @@ describe('Grafana dashboard helm/items-service/files/grafana/items-service.json'
     });
   });
 
+  describe('when the 5xx error-ratio panels read series with no namespace label, probe 503s and 499s (promtool test rules)', () => {
+    const temp = makeTempDir('grafana-dashboard-');
+    afterAll(() => temp.remove());
+
+    it('then they count as the availability SLO does: the stat leaves the probes and 499s out, the per-route panel the 499s', async () => {
+      const exprOf = (title: string) => {
+        const panel = queryPanels(dashboard).find((candidate) => candidate.title === title);
+        assert.ok(panel, `no panel ${title}`);
+        // 5m: a window that holds several of the 1-minute samples below.
+        return substituteVariables(panel.targets![0]!.expr, { ...TEST_VARIABLES, __rate_interval: '5m' });
+      };
+      const rules = path.join(temp.dir, 'error-ratio.rules.yml');
+      writeFileSync(
+        rules,
+        JSON.stringify({
+          groups: [
+            {
+              name: 'dashboard',
+              rules: [
+                { record: 'dashboard:errors:ratio', expr: exprOf('5xx error ratio') },
+                { record: 'dashboard:errors_by_route:ratio', expr: exprOf('5xx error ratio by route') },
+              ],
+            },
+          ],
+        }),
+      );
+      // Under docker compose: no namespace label, so only `namespace=~".*"` (All) selects these.
+      const series = (route: string, status: string, perMinute: number) => ({
+        series: `http_requests_total{job="items-service", instance="items:8080", method="GET", route="${route}", status_code="${status}"}`,
+        values: `0+${perMinute}x10`,
+      });
+      const tests = path.join(temp.dir, 'error-ratio.test.yml');
+      writeFileSync(
+        tests,
+        JSON.stringify({
+          rule_files: [rules],
+          evaluation_interval: '1m',
+          tests: [
+            {
+              interval: '1m',
+              input_series: [
+                series('/items', '200', 990),
+                series('/items', '500', 10),
+                series('/items', '499', 9000),
+                series('/readyz', '503', 1000),
+              ],
+              promql_expr_test: [
+                {
+                  expr: 'round(dashboard:errors:ratio, 0.0001)',
+                  eval_time: '10m',
+                  exp_samples: [{ labels: '{}', value: 0.01 }],
+                },
+                {
+                  expr: 'round(dashboard:errors_by_route:ratio, 0.0001)',
+                  eval_time: '10m',
+                  exp_samples: [
+                    { labels: '{method="GET", route="/items"}', value: 0.01 },
+                    { labels: '{method="GET", route="/readyz"}', value: 1 },
+                  ],
+                },
+              ],
+            },
+          ],
+        }),
+      );
+      const { code, output } = await runPromtool(['test', 'rules', tests]);
+      assert.equal(code, 0, output);
+      assert.match(output, /SUCCESS/);
+    });
+  });
+
   describe('when its structure is read', () => {
     it('then every panel id is unique, rows and the panels of a collapsed row included', () => {
       const ids = panels.map((panel) => panel.id);
@@ -246,24 +317,41 @@ describe('Grafana dashboard helm/items-service/files/grafana/items-service.json'
       }
     });
 
-    it('then the job and instance variables select the service: job from build info, instance multi with All', () => {
+    it('then the job, namespace and instance variables select the service: job from build info, namespace and instance multi with All', () => {
       const variable = (name: string) => dashboard.templating.list.find((candidate) => candidate.name === name);
       const job = variable('job');
       assert.equal(job?.type, 'query');
       assert.equal(job?.query, 'label_values(items_service_build_info, job)');
       assert.deepEqual(job?.datasource, DATASOURCE);
       assert.equal(job?.current?.value, 'items-service');
+      const namespace = variable('namespace');
+      assert.equal(namespace?.type, 'query');
+      assert.equal(namespace?.query, 'label_values(items_service_build_info{job="$job"}, namespace)');
+      assert.deepEqual(namespace?.datasource, DATASOURCE);
+      assert.equal(namespace?.multi, true);
+      assert.equal(namespace?.includeAll, true);
+      // Under docker compose there is no namespace label and so no value to pick: All must still select
+      // everything, and `namespace=~".*"` matches a series without the label.
+      assert.equal(namespace?.allValue, '.*');
       const instance = variable('instance');
       assert.equal(instance?.type, 'query');
-      assert.equal(instance?.query, 'label_values(items_service_build_info{job="$job"}, instance)');
+      assert.equal(
+        instance?.query,
+        'label_values(items_service_build_info{job="$job", namespace=~"$namespace"}, instance)',
+      );
       assert.deepEqual(instance?.datasource, DATASOURCE);
       assert.equal(instance?.multi, true);
       assert.equal(instance?.includeAll, true);
       // `instance=~"$instance"` with All: one regex rather than every instance's name in the query.
       assert.equal(instance?.allValue, '.*');
+      // Each variable's query reads the ones before it, so Grafana must list them in that order.
+      assert.deepEqual(
+        dashboard.templating.list.map((candidate) => candidate.name),
+        ['datasource', 'job', 'namespace', 'instance'],
+      );
     });
 
-    it('then every series selector is limited to $job and $instance, and every rate window is $__rate_interval', () => {
+    it('then every series selector is limited to $job, $namespace and $instance, and every rate window is $__rate_interval', () => {
       for (const panel of queryPanels(dashboard)) {
         for (const target of panel.targets!) {
           const where = `${panel.title} [${target.refId}]: ${target.expr}`;
@@ -274,6 +362,8 @@ describe('Grafana dashboard helm/items-service/files/grafana/items-service.json'
           assert.equal(metrics.length, selectors.length, where);
           for (const [, , matchers] of selectors) {
             assert.match(matchers!, /(^|, )job="\$job"(,|$)/, where);
+            // Two releases of the chart in two namespaces share the job name.
+            assert.match(matchers!, /(^|, )namespace=~"\$namespace"(,|$)/, where);
             assert.match(matchers!, /(^|, )instance=~"\$instance"(,|$)/, where);
           }
           for (const [, window] of target.expr.matchAll(/\[([^\]]*)\]/g))
@@ -351,7 +441,7 @@ describe('Grafana dashboard helm/items-service/files/grafana/items-service.json'
         what: 'store operations by op and outcome',
         types: ['timeseries'],
         exprs: [
-          /^sum by \(op, outcome\) \(rate\(items_store_operations_total\{job="\$job", instance=~"\$instance"\}\[/,
+          /^sum by \(op, outcome\) \(rate\(items_store_operations_total\{job="\$job", namespace=~"\$namespace", instance=~"\$instance"\}\[/,
         ],
       },
       {

@@ -108,6 +108,27 @@ describe('Prometheus rules (helm/items-service/files/prometheus/items-service.ru
     assert.match(failed.stderr, /name: 503s from \/readyz .*\n\s+alertname: ItemsServiceAvailabilityBudgetBurnFast/);
   });
 
+  it.each([
+    ['a fast burn threshold raised tenfold', '(6 * 0.01)', '(60 * 0.01)', /name: only the 6h and 30m slow ratios/],
+    [
+      "the 3d window's threshold raised tenfold",
+      'job:sli_http_slow:ratio_rate3d{job="items-service"} > 0.01',
+      'job:sli_http_slow:ratio_rate3d{job="items-service"} > 0.1',
+      /name: only the 3d and 6h slow ratios/,
+    ],
+    [
+      'the 30m confirming window swapped for 5m',
+      'job:sli_http_errors:ratio_rate30m{job="items-service"} > (6 * 0.001)',
+      'job:sli_http_errors:ratio_rate5m{job="items-service"} > (6 * 0.001)',
+      /name: only the 6h and 30m error ratios/,
+    ],
+  ])('when a burn-rate alert has %s, then the unit tests of that branch fail', async (_what, from, to, failedCase) => {
+    const mutated = await mutant(from, to);
+    const failed = await promtool(['test', 'rules', mutated.tests]);
+    assert.equal(failed.code, 1, failed.stdout + failed.stderr);
+    assert.match(failed.stderr, failedCase);
+  });
+
   it('then every alert has a severity, a summary, a description and a runbook page in docs/runbooks/', () => {
     assert.ok(alerts.length > 0);
     for (const rule of alerts) {

@@ -128,8 +128,9 @@ export function queryPanels(dashboard: Dashboard): DashboardPanel[] {
 // Grafana's variables in PromQL
 
 /**
- * Values that make every query valid PromQL and select everything: `$instance` is used as
- * `instance=~"$instance"`, and its "All" is `.*` (the variable's allValue).
+ * Values that make every query valid PromQL and select everything: `$namespace` and `$instance` are
+ * used as `namespace=~"$namespace"` and `instance=~"$instance"`, and their "All" is `.*` (the variables'
+ * allValue), which also matches a series with no namespace label at all (docker compose).
  */
 export const TEST_VARIABLES: Readonly<Record<string, string>> = {
   __rate_interval: '1m',
@@ -139,6 +140,7 @@ export const TEST_VARIABLES: Readonly<Record<string, string>> = {
   __range_s: '3600',
   __range_ms: '3600000',
   job: 'items-service',
+  namespace: '.*',
   instance: '.*',
 };
 

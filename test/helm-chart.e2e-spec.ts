@@ -1,7 +1,7 @@
 import assert from './support/assert.js';
 import { type ChildProcess, execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { Redis } from 'ioredis';
@@ -21,6 +21,7 @@ import { type Problem, typecheckWithKubernetesTypes, validateWithModels } from '
 import { readDockerfile, readImageSpec } from './support/dockerfile.js';
 import { jsonRequest } from './support/http.js';
 import { freePort } from './support/ports.js';
+import { PROMTOOL_BIN } from './support/prometheus.js';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
 import { reachable, startRedisServer, stopRedisServer } from './support/redis.js';
 import { PROJECT_ROOT, type ServerProcess, startServer } from './support/server-process.js';
@@ -549,6 +550,49 @@ describe('Helm chart helm/items-service', () => {
       assert.equal(dashboard.metadata.annotations?.grafana_folder, 'Services');
     });
 
+    it('when other SLOs are set, then the burn-rate thresholds, the latency bucket and the alerts’ texts follow, and promtool accepts the rules', async () => {
+      const render = await helm.template([ALL_FEATURES_FILE], {
+        set: ['metrics.prometheusRule.slo.availability=99.5', 'metrics.prometheusRule.slo.latency.target=95'],
+        setString: ['metrics.prometheusRule.slo.latency.threshold=0.5'],
+      });
+      const { spec } = single(render, 'PrometheusRule');
+      const alerts = new Map<string, { expr: string; annotations: Record<string, string> }>(
+        spec.groups.flatMap((group: any) =>
+          group.rules.filter((rule: any) => rule.alert).map((rule: any) => [rule.alert, rule]),
+        ),
+      );
+      const thresholds = (alert: string) =>
+        [...alerts.get(alert)!.expr.matchAll(/> \(?(?:[\d.]+ \* )?([\d.e-]+)\)?/g)].map((match) => match[1]);
+      assert.deepEqual(thresholds('ItemsServiceAvailabilityBudgetBurnFast'), ['0.005', '0.005', '0.005', '0.005']);
+      assert.deepEqual(thresholds('ItemsServiceAvailabilityBudgetBurnSlow'), ['0.005', '0.005', '0.005', '0.005']);
+      assert.deepEqual(thresholds('ItemsServiceLatencyBudgetBurnFast'), ['0.05', '0.05', '0.05', '0.05']);
+      assert.deepEqual(thresholds('ItemsServiceLatencyBudgetBurnSlow'), ['0.05', '0.05', '0.05', '0.05']);
+      const text = JSON.stringify(spec);
+      assert.doesNotMatch(text, /le=\\"0\.25\\"|0\.001\b|\* 0\.01\)|99\.9%|250 ms|0\.25 s/);
+      assert.equal(text.match(/le=\\"0\.5\\"/g)?.length, 7, 'each window of the latency SLI');
+      assert.match(
+        alerts.get('ItemsServiceAvailabilityBudgetBurnFast')!.annotations.description!,
+        /0\.5% the 99\.5% availability SLO/,
+      );
+      assert.match(
+        alerts.get('ItemsServiceLatencyBudgetBurnSlow')!.annotations.description!,
+        /the 5% the latency SLO \(95% within 0\.5 s\)/,
+      );
+      const rules = path.join(PROJECT_ROOT, 'build', `slo-rules-${randomBytes(4).toString('hex')}.yml`);
+      writeFileSync(rules, JSON.stringify(spec));
+      try {
+        const checked = await new Promise<{ code: number; output: string }>((resolve) =>
+          execFile(PROMTOOL_BIN, ['check', 'rules', '--lint=all', '--lint-fatal', rules], (err, stdout, stderr) =>
+            resolve({ code: err ? 1 : 0, output: stdout + stderr }),
+          ),
+        );
+        assert.equal(checked.code, 0, checked.output);
+        assert.match(checked.output, /SUCCESS: \d+ rules found/);
+      } finally {
+        rmSync(rules, { force: true });
+      }
+    });
+
     it('when the chart is renamed (nameOverride), then the PrometheusRule selects the job the ServiceMonitor gives it', async () => {
       const render = await helm.template([ALL_FEATURES_FILE], { set: ['nameOverride=shop-items'] });
       const rules = JSON.stringify(single(render, 'PrometheusRule').spec);
@@ -634,6 +678,16 @@ describe('Helm chart helm/items-service', () => {
       const configured = await helm.notes([ALL_FEATURES_FILE]);
       assert.match(configured, /https:\/\/items\.example\.com\//);
       assert.doesNotMatch(configured, /ONE rate-limit bucket/);
+    });
+
+    it('when the alerts are on without a ServiceMonitor or with the placeholder runbook links, then NOTES warns of each', async () => {
+      const bare = await helm.notes([DEFAULT_FILE], { set: ['metrics.prometheusRule.enabled=true'] });
+      assert.match(bare, /selects job="items-service", namespace="items-test"/);
+      assert.match(bare, /metrics\.serviceMonitor\.enabled is false: .*\n.*ItemsServiceTargetMissing fires/);
+      assert.match(bare, /metrics\.prometheusRule\.runbookBaseUrl is empty/);
+      const configured = await helm.notes([ALL_FEATURES_FILE]);
+      assert.match(configured, /selects job="items-service"/);
+      assert.doesNotMatch(configured, /serviceMonitor\.enabled is false|runbookBaseUrl is empty/);
     });
 
     it('when the keys come from an existing Secret or auth is off, then NOTES says so', async () => {

@@ -1,6 +1,6 @@
 import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { runTsc } from './kubernetes-validation.js';
+import { typecheck } from './tsc.js';
 import { PROJECT_ROOT } from './server-process.js';
 import { makeTempDir } from './temp-dir.js';
 
@@ -226,8 +226,6 @@ export interface SchemaProblem {
   message: string;
 }
 
-const DIAGNOSTIC = /^(.+)\((\d+),(\d+)\): error (TS\d+): (.*)$/;
-
 /**
  * Type-checks dashboard JSON texts against Grafana's published schema types (@grafana/schema) with the
  * project's TypeScript compiler: each text becomes `const dashboard: Dashboard = <the JSON>`, so that a
@@ -263,32 +261,18 @@ export async function validateWithGrafanaSchema(
         files,
       }),
     );
-    const output = await runTsc(path.join(temp.dir, 'tsconfig.json'));
+    const diagnostics = await typecheck(path.join(temp.dir, 'tsconfig.json'));
 
     const names = [...documents.keys()];
     const texts = [...documents.values()].map((json) => json.trim().split('\n'));
     const problems = new Map<string, SchemaProblem[]>(names.map((name) => [name, []]));
-    let current: SchemaProblem | undefined;
-    for (const line of output.split('\n')) {
-      const match = DIAGNOSTIC.exec(line);
-      if (match) {
-        const index = files.indexOf(path.resolve(temp.dir, match[1]!));
-        if (index < 0) throw new Error(`tsc reported on an unexpected file:\n${output}`);
-        const jsonLine = Number(match[2]) - preludeLines + 1;
-        // An error in the prelude is this module's bug (or a changed @grafana/schema), not the dashboard's.
-        if (jsonLine < 1) throw new Error(`the schema prelude does not compile:\n${output}`);
-        current = {
-          line: jsonLine,
-          text: texts[index]![jsonLine - 1]?.trim() ?? '',
-          message: `${match[4]}: ${match[5]}`,
-        };
-        problems.get(names[index]!)!.push(current);
-      } else if (current && line.startsWith(' ')) {
-        // The detail lines (which property, which type) are indented under their diagnostic.
-        current.message += `\n${line}`;
-      } else if (line.trim() !== '') {
-        throw new Error(`unexpected tsc output:\n${output}`);
-      }
+    for (const { file, line, message } of diagnostics) {
+      const index = files.indexOf(file);
+      if (index < 0) throw new Error(`tsc reported on an unexpected file: ${file}: ${message}`);
+      const jsonLine = line - preludeLines + 1;
+      // An error in the prelude is this module's bug (or a changed @grafana/schema), not the dashboard's.
+      if (jsonLine < 1) throw new Error(`the schema prelude does not compile: ${message}`);
+      problems.get(names[index]!)!.push({ line: jsonLine, text: texts[index]![jsonLine - 1]?.trim() ?? '', message });
     }
     return problems;
   } finally {

@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule';
@@ -12,6 +11,7 @@ import { ConfigMap, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount 
 import { type K8sObject } from './helm.js';
 import { PROJECT_ROOT } from './server-process.js';
 import { makeTempDir } from './temp-dir.js';
+import { typecheck } from './tsc.js';
 
 /** What is wrong with one rendered object, named `Kind/name`. */
 export interface Problem {
@@ -94,9 +94,6 @@ export function validateWithModels(objects: readonly K8sObject[]): Problem[] {
   return problems;
 }
 
-const TSC = path.join(PROJECT_ROOT, 'node_modules/typescript/lib/tsc.js');
-const DIAGNOSTIC = /^(.+)\((\d+),(\d+)\): error (TS\d+): (.*)$/;
-
 /**
  * Type-checks each set of objects against kubernetes-types: every object becomes a typed object literal
  * (`const o0: Deployment = {...}`), so that the compiler flags a wrong type, a missing required field and
@@ -153,45 +150,17 @@ export async function typecheckWithKubernetesTypes(
         files,
       }),
     );
-    const output = await runTsc(tsconfig);
+    const diagnostics = await typecheck(tsconfig);
 
     const problems = new Map<string, Problem[]>([...sets.keys()].map((name) => [name, []]));
     const setNames = [...sets.keys()];
-    let current: Problem | undefined;
-    for (const line of output.split('\n')) {
-      const match = DIAGNOSTIC.exec(line);
-      if (match) {
-        const file = path.resolve(temp.dir, match[1]!);
-        const setName = setNames[files.indexOf(file)];
-        if (setName === undefined) throw new Error(`tsc reported on an unexpected file:\n${output}`);
-        const owner = objectAtLine.get(file)?.[Number(match[2]) - 1] ?? 'unknown';
-        current = { object: owner, message: `${match[4]}: ${match[5]}` };
-        problems.get(setName)!.push(current);
-      } else if (current && line.startsWith(' ')) {
-        // A diagnostic's detail lines (which property, which type) are indented under it.
-        current.message += `\n${line}`;
-      } else if (line.trim() !== '') {
-        throw new Error(`unexpected tsc output:\n${output}`);
-      }
+    for (const { file, line, message } of diagnostics) {
+      const setName = setNames[files.indexOf(file)];
+      if (setName === undefined) throw new Error(`tsc reported on an unexpected file: ${file}: ${message}`);
+      problems.get(setName)!.push({ object: objectAtLine.get(file)?.[line - 1] ?? 'unknown', message });
     }
     return problems;
   } finally {
     temp.remove();
   }
-}
-
-/** tsc's diagnostics; it exits 2 when it found some, which is not a failure of the run. */
-export function runTsc(tsconfig: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      [TSC, '--project', tsconfig, '--pretty', 'false'],
-      // In the files' directory, so that the diagnostics name them relative to it.
-      { cwd: path.dirname(tsconfig), maxBuffer: 64 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        if (err && err.code !== 2) reject(new Error(`tsc failed (${String(err.code)}): ${stderr}${stdout}`));
-        else resolve(stdout);
-      },
-    );
-  });
 }

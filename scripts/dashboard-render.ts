@@ -269,7 +269,7 @@ function timeseries(panel: DashboardPanel, results: ReadonlyMap<string, Series[]
       max,
       Math.max(2, Math.floor((plot.bottom - plot.top) / 45)),
       right ? rightUnit : defaults.unit,
-    );
+    ).filter((value) => defaults.decimals !== 0 || Number.isInteger(value)); // no 0.5 written as "1"
     const top = Math.max(max, axis[axis.length - 1]!);
     return { axis, y: (v: number) => plot.bottom - ((v - min) / (top - min)) * (plot.bottom - plot.top) };
   };

@@ -189,7 +189,7 @@ async function main(output: string): Promise<void> {
         from,
         to,
         width: WIDTH,
-        variables: { 'Data source': 'Prometheus', Job: JOB, Instance: 'All' },
+        variables: { 'Data source': 'Prometheus', Job: JOB, Namespace: 'All', Instance: 'All' },
       });
       const page = path.join(temp.dir, 'dashboard.html');
       writeFileSync(page, html);

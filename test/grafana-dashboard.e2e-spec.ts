@@ -1,5 +1,4 @@
 import assert from './support/assert.js';
-import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
@@ -17,7 +16,7 @@ import {
   TEST_VARIABLES,
   validateWithGrafanaSchema,
 } from './support/grafana-dashboard.js';
-import { PROMTOOL_BIN } from './support/prometheus.js';
+import { runPromtool } from './support/prometheus.js';
 import { PROJECT_ROOT } from './support/server-process.js';
 import { makeTempDir } from './support/temp-dir.js';
 
@@ -67,13 +66,11 @@ function panelOfType(dashboard: Dashboard, type: string): DashboardPanel {
 
 const overlaps = (a: GridPos, b: GridPos) => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
 
-function runPromtool(args: string[]): Promise<{ code: number; output: string }> {
-  return new Promise((resolve) => {
-    execFile(PROMTOOL_BIN, args, (err, stdout, stderr) => {
-      resolve({ code: err ? Number(err.code ?? 1) : 0, output: `${stdout}${stderr}` });
-    });
-  });
-}
+/** promtool's exit code and everything it printed. */
+const promtoolOutput = async (args: string[]) => {
+  const { code, stdout, stderr } = await runPromtool(args);
+  return { code, output: stdout + stderr };
+};
 
 /** Each query as a recording rule: `promtool check rules` parses every expression with Prometheus' parser. */
 function writeRulesFile(file: string, queries: readonly { panel: string; expr: string }[]): void {
@@ -192,7 +189,7 @@ describe('Grafana dashboard helm/items-service/files/grafana/items-service.json'
     it('then promtool parses every one', async () => {
       const file = path.join(temp.dir, 'dashboard-rules.yml');
       writeRulesFile(file, queries);
-      const { code, output } = await runPromtool(['check', 'rules', file]);
+      const { code, output } = await promtoolOutput(['check', 'rules', file]);
       assert.equal(code, 0, output);
       assert.match(output, new RegExp(`SUCCESS: ${queries.length} rules found`));
       assert.ok(queries.length >= 20, `only ${queries.length} queries`);
@@ -201,7 +198,7 @@ describe('Grafana dashboard helm/items-service/files/grafana/items-service.json'
     it('then a copy with one query broken fails, so the check can fail', async () => {
       const file = path.join(temp.dir, 'broken-rules.yml');
       writeRulesFile(file, [...queries, { panel: 'broken', expr: 'sum by (route) (rate(http_requests_total[1m])' }]);
-      const { code, output } = await runPromtool(['check', 'rules', file]);
+      const { code, output } = await promtoolOutput(['check', 'rules', file]);
       assert.notEqual(code, 0);
       assert.match(output, /unclosed left parenthesis/);
     });
@@ -278,7 +275,7 @@ describe('Grafana dashboard helm/items-service/files/grafana/items-service.json'
           ],
         }),
       );
-      const { code, output } = await runPromtool(['test', 'rules', tests]);
+      const { code, output } = await promtoolOutput(['test', 'rules', tests]);
       assert.equal(code, 0, output);
       assert.match(output, /SUCCESS/);
     });

@@ -21,7 +21,7 @@ import { type Problem, typecheckWithKubernetesTypes, validateWithModels } from '
 import { readDockerfile, readImageSpec } from './support/dockerfile.js';
 import { jsonRequest } from './support/http.js';
 import { freePort } from './support/ports.js';
-import { PROMTOOL_BIN } from './support/prometheus.js';
+import { runPromtool } from './support/prometheus.js';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
 import { reachable, startRedisServer, stopRedisServer } from './support/redis.js';
 import { PROJECT_ROOT, type ServerProcess, startServer } from './support/server-process.js';
@@ -581,13 +581,9 @@ describe('Helm chart helm/items-service', () => {
       const rules = path.join(PROJECT_ROOT, 'build', `slo-rules-${randomBytes(4).toString('hex')}.yml`);
       writeFileSync(rules, JSON.stringify(spec));
       try {
-        const checked = await new Promise<{ code: number; output: string }>((resolve) =>
-          execFile(PROMTOOL_BIN, ['check', 'rules', '--lint=all', '--lint-fatal', rules], (err, stdout, stderr) =>
-            resolve({ code: err ? 1 : 0, output: stdout + stderr }),
-          ),
-        );
-        assert.equal(checked.code, 0, checked.output);
-        assert.match(checked.output, /SUCCESS: \d+ rules found/);
+        const checked = await runPromtool(['check', 'rules', '--lint=all', '--lint-fatal', rules]);
+        assert.equal(checked.code, 0, checked.stdout + checked.stderr);
+        assert.match(checked.stdout, /SUCCESS: \d+ rules found/);
       } finally {
         rmSync(rules, { force: true });
       }

@@ -1,11 +1,10 @@
 import assert from './support/assert.js';
-import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { parse, stringify } from 'yaml';
-import { PROMTOOL_BIN } from './support/prometheus.js';
+import { runPromtool } from './support/prometheus.js';
 import {
   type AlertingRule,
   isAlertingRule,
@@ -26,22 +25,6 @@ const RUNBOOKS_DIR = path.join(PROJECT_ROOT, 'docs/runbooks');
 const SEVERITIES = ['critical', 'warning'];
 /** Prometheus' convention for recorded series: level:metric:operations. */
 const RECORDED_NAME = /^[a-z_]+:[a-z0-9_]+:[a-z0-9_]+$/;
-
-interface PromtoolResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs promtool; resolves with its exit code and output whatever the code. */
-function promtool(args: string[]): Promise<PromtoolResult> {
-  return new Promise((resolve, reject) => {
-    execFile(PROMTOOL_BIN, args, { cwd: PROJECT_ROOT, timeout: 300_000 }, (err, stdout, stderr) => {
-      if (err && typeof err.code !== 'number') reject(new Error(`promtool did not run: ${err.message}`));
-      else resolve({ code: typeof err?.code === 'number' ? err.code : 0, stdout, stderr });
-    });
-  });
-}
 
 interface AlertTestCase {
   eval_time: string;
@@ -84,26 +67,26 @@ describe('Prometheus rules (helm/items-service/files/prometheus/items-service.ru
   }
 
   it('when promtool checks the rule file with every lint, then it passes without a remark, and a broken rule is refused', async () => {
-    const checked = await promtool(['check', 'rules', '--lint=all', '--lint-fatal', RULES_FILE]);
+    const checked = await runPromtool(['check', 'rules', '--lint=all', '--lint-fatal', RULES_FILE]);
     const count = groups.reduce((sum, group) => sum + group.rules.length, 0);
     assert.equal(checked.code, 0, checked.stdout + checked.stderr);
     assert.equal(checked.stdout, `Checking ${RULES_FILE}\n  SUCCESS: ${count} rules found\n\n`);
     assert.equal(checked.stderr, '');
 
     const broken = await mutant('expr: absent(up{job="items-service"})', 'expr: absent(up{job="items-service"}');
-    const refused = await promtool(['check', 'rules', broken.rules]);
+    const refused = await runPromtool(['check', 'rules', broken.rules]);
     assert.equal(refused.code, 1);
     assert.match(refused.stdout + refused.stderr, /FAILED/);
   });
 
   it('when promtool runs the unit tests, then every case passes, and an SLI that counts the probes fails them', async () => {
-    const tested = await promtool(['test', 'rules', RULES_TEST_FILE]);
+    const tested = await runPromtool(['test', 'rules', RULES_TEST_FILE]);
     assert.equal(tested.code, 0, tested.stdout + tested.stderr);
     assert.match(tested.stdout, /^\s+SUCCESS$/m);
 
     // The SLIs without their scope: a 503 from /readyz during a shutdown would page.
     const unscoped = await mutant('route!~"/healthz|/readyz|/startupz|/metrics", ', '');
-    const failed = await promtool(['test', 'rules', unscoped.tests]);
+    const failed = await runPromtool(['test', 'rules', unscoped.tests]);
     assert.equal(failed.code, 1, failed.stdout + failed.stderr);
     assert.match(failed.stderr, /name: 503s from \/readyz .*\n\s+alertname: ItemsServiceAvailabilityBudgetBurnFast/);
   });
@@ -124,7 +107,7 @@ describe('Prometheus rules (helm/items-service/files/prometheus/items-service.ru
     ],
   ])('when a burn-rate alert has %s, then the unit tests of that branch fail', async (_what, from, to, failedCase) => {
     const mutated = await mutant(from, to);
-    const failed = await promtool(['test', 'rules', mutated.tests]);
+    const failed = await runPromtool(['test', 'rules', mutated.tests]);
     assert.equal(failed.code, 1, failed.stdout + failed.stderr);
     assert.match(failed.stderr, failedCase);
   });

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -103,6 +103,26 @@ export interface PromtoolResult {
   code: number | string;
   /** What promtool printed, stdout and stderr together: one problem a line, `<metric> <problem>`. */
   output: string;
+}
+
+/** What one promtool command printed, and its exit code. */
+export interface PromtoolRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `promtool <args>` (check rules, test rules, check config) and resolves whatever its exit code: the
+ * tests read the code and the output. Rejects only when promtool did not run at all.
+ */
+export function runPromtool(args: string[], timeoutMs = 300_000): Promise<PromtoolRun> {
+  return new Promise((resolve, reject) => {
+    execFile(PROMTOOL_BIN, args, { timeout: timeoutMs }, (err, stdout, stderr) => {
+      if (err && typeof err.code !== 'number') reject(new Error(`promtool did not run: ${err.message}`));
+      else resolve({ code: typeof err?.code === 'number' ? err.code : 0, stdout, stderr });
+    });
+  });
 }
 
 /** Pipes an exposition into `promtool check metrics`, as `curl … | promtool check metrics` does. */

@@ -3,7 +3,7 @@ import { afterEach, describe, it } from '@jest/globals';
 import { Controller, Get, UseGuards } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
-import { ThrottlerStorage } from '@nestjs/throttler';
+import { SkipThrottle, Throttle, ThrottlerStorage } from '@nestjs/throttler';
 import { startTestingApp } from '../../test/support/nest-testing.js';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import type { ProblemDetails } from '../common/problem-details.filter.js';
@@ -31,6 +31,23 @@ class LimitedController {
   }
 }
 
+/** Routes with throttler metadata of their own, which the guard's short path must leave to the parent. */
+@Controller('decorated')
+@UseGuards(RateLimitGuard)
+class DecoratedController {
+  @Get('strict')
+  @Throttle({ default: { limit: 1, ttl: 60_000 } })
+  strict(): { route: string } {
+    return { route: 'strict' };
+  }
+
+  @Get('free')
+  @SkipThrottle()
+  free(): { route: string } {
+    return { route: 'free' };
+  }
+}
+
 describe('RateLimitGuard, through RateLimitModule', () => {
   let app: NestFastifyApplication | undefined;
   let http: FastifyInstance;
@@ -39,7 +56,7 @@ describe('RateLimitGuard, through RateLimitModule', () => {
     const config = loadConfig(env);
     const builder = Test.createTestingModule({
       imports: [RateLimitModule.forRoot(config)],
-      controllers: [LimitedController],
+      controllers: [LimitedController, DecoratedController],
     });
     if (storage) builder.overrideProvider(ThrottlerStorage).useValue(storage);
     const moduleRef = await builder.compile();
@@ -161,5 +178,26 @@ describe('RateLimitGuard, through RateLimitModule', () => {
     const response = await get('a');
 
     assert.equal(response.statusCode, 500);
+  });
+
+  it('when a route sets its own limit or skips the limiter (@Throttle, @SkipThrottle), then that route follows it', async () => {
+    await startApp({ RATE_LIMIT_MAX: String(MAX), RATE_LIMIT_WINDOW: `${WINDOW_SECONDS}s` });
+    const inject = (url: string) => http.inject({ method: 'GET', url, remoteAddress: CLIENT });
+
+    const strict = [await inject('/decorated/strict'), await inject('/decorated/strict')];
+    const free: LightMyRequestResponse[] = [];
+    for (let i = 0; i <= MAX; i++) free.push(await inject('/decorated/free'));
+
+    assert.deepEqual(
+      strict.map((response) => [response.statusCode, response.headers['ratelimit-limit']]),
+      [
+        [200, '1'],
+        [429, '1'],
+      ],
+    );
+    assert.deepEqual(
+      free.map((response) => [response.statusCode, response.headers['ratelimit-limit']]),
+      Array.from({ length: MAX + 1 }, () => [200, undefined]),
+    );
   });
 });

@@ -6,9 +6,11 @@
  *   --duration S     seconds per measurement (default 8); --warmup S (default 2)
  *   --connections N  wrk connections (default 50)
  *   --sizes A,B      store sizes in items (default 1000,100000): the first is "small", the last "large"
- *   --targets LIST   baseline,nest,off,full (the default), and pg: the service on PostgreSQL (not in the
- *                    default list: it adds minutes; needs a PostgreSQL, see test/support/postgres.ts), and
- *                    limit: the service (observability off) once per --rate-limits value, many clients
+ *   --targets LIST   baseline,nest,template,off,full,nolimit (the default), and pg: the service on PostgreSQL
+ *                    (not in the default list: it adds minutes; needs a PostgreSQL, see test/support/postgres.ts),
+ *                    and limit: the service (observability off) once per --rate-limits value, many clients
+ *   --scale N        after the rounds, the service with full observability at N items (default 1000000;
+ *                    0 skips it): cold start, RSS, reads, and GETs while a compaction runs
  *   --rate-limits L  for the limit targets, RATE_LIMIT_MAX per minute (default 0,1000,100000,10000000; 0 is off)
  *   --workloads LIST get,list,post (default all)
  */
@@ -24,6 +26,7 @@ import {
   readFileSync,
   rmSync,
   writeFileSync,
+  writeSync,
 } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -35,6 +38,7 @@ import type { Item } from '../src/items/item.js';
 import { FIRST_ITEM_ID } from './baseline-items.js';
 import { writeSnapshot } from '../src/items/json-file/snapshot-writer.js';
 import { StoreFiles } from '../src/items/json-file/store-files.js';
+import { journalLine } from '../src/items/json-file/store-format.js';
 import { startProdNodeFlags } from '../scripts/start-flags.js';
 import { freePort } from '../test/support/ports.js';
 import { createTestDatabase, postgresServerUrl, type TestDatabase } from '../test/support/postgres.js';
@@ -43,7 +47,20 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
 const RESULTS = path.join(ROOT, 'bench/results');
 const execFileAsync = promisify(execFile);
 
+const BASELINE = 'bare Fastify (baseline)';
+const TEMPLATE = 'NestJS template (Express)';
 const OFF = 'service, observability off';
+const FULL = 'service, full observability';
+/** As OFF, with RATE_LIMIT_MAX=0: the limiter's cost is OFF against this. */
+const NO_LIMIT = 'service, obs. off, no rate limit';
+/**
+ * The service runs as configured by default (rate limit, security headers, auth) with two exceptions:
+ * a limit no run reaches, since wrk is one client and a refused request ends the run, and API keys,
+ * which production requires (APP_ENV=prod), so that a POST pays for its key check. Reads need no key
+ * by default (AUTH_READS=false).
+ */
+const NOTHING_REFUSED = 1_000_000_000;
+const BENCH_API_KEY = 'bench-api-key-0123456789abcdef';
 /** Observability off too, so that the store is the one difference from OFF. */
 const ON_POSTGRES = 'service on PostgreSQL, obs. off';
 /** Copies of the seed databases made so far: each run's database has a name of its own. */
@@ -56,7 +73,8 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '2' },
     connections: { type: 'string', default: '50' },
     sizes: { type: 'string', default: '1000,100000' },
-    targets: { type: 'string', default: 'baseline,nest,off,full' },
+    targets: { type: 'string', default: 'baseline,nest,template,off,full,nolimit' },
+    scale: { type: 'string', default: '1000000' },
     workloads: { type: 'string', default: 'get,list,post' },
     'rate-limits': { type: 'string', default: '0,1000,100000,10000000' },
   },
@@ -70,6 +88,7 @@ const SMALL = SIZES[0]!;
 const LARGE = SIZES.at(-1)!;
 const TARGET_KEYS = args.targets.split(',');
 const RATE_LIMITS = args['rate-limits'].split(',').map(Number);
+const SCALE = Number(args.scale);
 
 /**
  * Node's flags as production runs the service: `npm run start:prod` starts
@@ -155,10 +174,7 @@ async function main(): Promise<void> {
     if (postgres)
       for (const size of SIZES) seedDatabases.set(size, await seedDatabase(seeds.get(size)!, size, workDir));
     const postScript = path.join(workDir, 'post.lua');
-    writeFileSync(
-      postScript,
-      'wrk.method = "POST"\nwrk.body = \'{"name":"benchmark item"}\'\nwrk.headers["Content-Type"] = "application/json"\n',
-    );
+    writeFileSync(postScript, `${POST_LINES.join('\n')}\n`);
 
     const service = (key: string, name: string, env: Record<string, string>, clients?: number): Target => ({
       key,
@@ -168,10 +184,17 @@ async function main(): Promise<void> {
       start: (size) => startService(path.join(workDir, `${key}-${size}`), seeds.get(size)!, size, env),
     });
     const serviceOff = { LOG_LEVEL: 'warn', METRICS_ENABLED: 'false' };
+    const serviceFull = {
+      LOG_LEVEL: 'info',
+      METRICS_ENABLED: 'true',
+      OTEL_EXPORTER_OTLP_ENDPOINT: sink.endpoint,
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.1',
+    };
     const targets: Target[] = [
       {
         key: 'baseline',
-        name: 'bare Fastify (baseline)',
+        name: BASELINE,
         workloads: WORKLOAD_ORDER.filter((w) => w !== 'post'),
         start: startBaseline,
       },
@@ -181,14 +204,19 @@ async function main(): Promise<void> {
         workloads: WORKLOAD_ORDER.filter((w) => w !== 'post'),
         start: (size: number) => startBaseline(size, 'build/bench/baseline-nest.js'),
       },
+      {
+        key: 'template',
+        name: TEMPLATE,
+        // Its POST is not durable (bench/baseline-template.ts): nothing to compare with the service's.
+        workloads: WORKLOAD_ORDER.filter((w) => w !== 'post'),
+        start: (size: number) => startBaseline(size, 'build/bench/baseline-template.js'),
+      },
       service('off', OFF, serviceOff),
-      service('full', 'service, full observability', {
-        LOG_LEVEL: 'info',
-        METRICS_ENABLED: 'true',
-        OTEL_EXPORTER_OTLP_ENDPOINT: sink.endpoint,
-        OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
-        OTEL_TRACES_SAMPLER_ARG: '0.1',
-      }),
+      {
+        ...service('nolimit', NO_LIMIT, { ...serviceOff, RATE_LIMIT_MAX: '0' }),
+        workloads: WORKLOAD_ORDER.filter((w) => w === 'get'),
+      },
+      service('full', FULL, serviceFull),
       {
         key: 'pg',
         name: ON_POSTGRES,
@@ -256,6 +284,8 @@ async function main(): Promise<void> {
       }
     }
 
+    const scale = SCALE > 0 ? await scaleRun(workDir, serviceFull) : undefined;
+
     const rows: Row[] = [];
     for (const workload of WORKLOAD_ORDER)
       for (const size of SIZES)
@@ -287,18 +317,46 @@ async function main(): Promise<void> {
       const value = numerator / denominator;
       goals.push({ name, value: round(value, 2), goal: `>= ${goal}`, met: value >= goal });
     };
-    const [baseline, off, full] = ['bare Fastify (baseline)', OFF, 'service, full observability'];
+    const [baseline, off, full] = [BASELINE, OFF, FULL];
+    // Issue 23's goals, GET by id: the limiter on / off (the median of each round's ratio: a round's
+    // targets run back to back, so they share more of the load from outside), then the service
+    // against bare Fastify and against a typical NestJS template.
+    const runsOf = (workload: WorkloadKey, size: number, target: string) =>
+      measurements.get(`${WORKLOADS[workload]}|${size}|${target}`)?.map((m) => m.requestsPerSecond) ?? [];
+    const perRound = (name: string, numerator: number[], denominator: number[], goal: number) => {
+      if (numerator.length === 0 || numerator.length !== denominator.length) return;
+      const ratios = numerator.map((value, index) => value / denominator[index]!);
+      const value = median(ratios);
+      goals.push({
+        name: `${name}, median of the rounds' ratios [${ratios.map((r) => round(r, 2)).join(', ')}]`,
+        value: round(value, 2),
+        goal: `>= ${goal}`,
+        met: value >= goal,
+      });
+    };
+    perRound(
+      `GET by id, ${SMALL} items: rate limiter on / off (service, observability off)`,
+      runsOf('get', SMALL, off),
+      runsOf('get', SMALL, NO_LIMIT),
+      0.9,
+    );
     ratio(
       `GET by id, ${SMALL} items: service off / bare Fastify`,
       rps('get', SMALL, off),
       rps('get', SMALL, baseline),
-      0.6,
+      0.7,
     );
     ratio(
-      `GET by id, ${SMALL} items: service full / service off`,
+      `GET by id, ${SMALL} items: service full / bare Fastify`,
       rps('get', SMALL, full),
-      rps('get', SMALL, off),
+      rps('get', SMALL, baseline),
       0.5,
+    );
+    ratio(
+      `GET by id, ${SMALL} items: service full / NestJS template`,
+      rps('get', SMALL, full),
+      rps('get', SMALL, TEMPLATE),
+      1.5,
     );
     for (const target of [off, full]) {
       ratio(
@@ -311,20 +369,13 @@ async function main(): Promise<void> {
     }
     // The limiter on / off, at each limit: its cost per request must not depend on the limit. The median
     // of each round's ratio: a round's targets run back to back, so the load from outside is shared more.
-    for (const limit of RATE_LIMITS.filter((limit) => limit > 0)) {
-      const runsOf = (target: string) =>
-        measurements.get(`${WORKLOADS.get}|${SMALL}|${target}`)?.map((m) => m.requestsPerSecond) ?? [];
-      const [on, off] = [runsOf(rateLimitTarget(limit)), runsOf(rateLimitTarget(0))];
-      if (on.length === 0 || on.length !== off.length) continue;
-      const perRound = on.map((value, index) => value / off[index]!);
-      const value = median(perRound);
-      goals.push({
-        name: `GET by id, ${SMALL} items: ${rateLimitTarget(limit)} / ${rateLimitTarget(0)}, median of the rounds' ratios [${perRound.map((r) => round(r, 2)).join(', ')}]`,
-        value: round(value, 2),
-        goal: '>= 0.9',
-        met: value >= 0.9,
-      });
-    }
+    for (const limit of RATE_LIMITS.filter((limit) => limit > 0))
+      perRound(
+        `GET by id, ${SMALL} items: ${rateLimitTarget(limit)} / ${rateLimitTarget(0)}`,
+        runsOf('get', SMALL, rateLimitTarget(limit)),
+        runsOf('get', SMALL, rateLimitTarget(0)),
+        0.9,
+      );
     // For context, no goal: how much of the gap to bare Fastify is Nest's own.
     const context: Goal[] = [];
     const share = (name: string, numerator: number | undefined, denominator: number | undefined) => {
@@ -337,6 +388,17 @@ async function main(): Promise<void> {
       rps('get', SMALL, baseline),
     );
     share(`GET by id, ${SMALL} items: service off / bare Nest`, rps('get', SMALL, off), rps('get', SMALL, 'bare Nest'));
+    share(`GET by id, ${SMALL} items: service full / service off`, rps('get', SMALL, full), rps('get', SMALL, off));
+    share(
+      `GET by id, ${SMALL} items: NestJS template / bare Fastify`,
+      rps('get', SMALL, TEMPLATE),
+      rps('get', SMALL, baseline),
+    );
+    share(
+      `GET /items?limit=50, ${SMALL} items: service full / NestJS template`,
+      rps('list', SMALL, full),
+      rps('list', SMALL, TEMPLATE),
+    );
     // What the limiter adds to the server's CPU time per request, which other load disturbs less than req/s.
     const cpuOf = (limit: number) =>
       rows.find((row) => row.workload === WORKLOADS.get && row.items === SMALL && row.target === rateLimitTarget(limit))
@@ -375,8 +437,23 @@ async function main(): Promise<void> {
           goal: '<= 200',
           met: entry.rssMb <= 200,
         });
+    if (scale) {
+      goals.push({
+        name: `cold start to /readyz 200, ${SCALE} items, ${FULL} (ms)`,
+        value: round(median(scale.readyMs), 0),
+        goal: '<= 4000',
+        met: median(scale.readyMs) <= 4000,
+      });
+      goals.push({
+        name: `RSS after the reads, ${SCALE} items, ${FULL} (MB)`,
+        value: round(median(scale.rssMb), 1),
+        goal: '<= 450',
+        met: median(scale.rssMb) <= 450,
+      });
+    }
 
     printTable(rows);
+    if (scale) printScale(scale);
     print(
       `\ncold start to /readyz 200 (ms, median of ${REPS}): ${startups.map((s) => `${s.target} ${round(s.readyMs, 0)} [${s.runs.map((n) => round(n, 0)).join(', ')}]`).join('; ')}`,
     );
@@ -408,6 +485,7 @@ async function main(): Promise<void> {
       memory,
       goals,
       context,
+      ...(scale ? { scale } : {}),
     };
     compareWithLast(rows);
     mkdirSync(RESULTS, { recursive: true });
@@ -418,6 +496,136 @@ async function main(): Promise<void> {
     for (const database of seedDatabases.values()) await database.drop();
     rmSync(workDir, { recursive: true, force: true });
   }
+}
+
+interface ScaleResult {
+  items: number;
+  target: string;
+  readyMs: number[];
+  rssMb: number[];
+  get: Row;
+  list: Row;
+  /** GET by id while a compaction runs, against the GET above (the same build and size, no compaction). */
+  compactions: { compactionMs: number; snapshotItems: number; journalItems: number; get: Measurement }[];
+}
+
+/**
+ * The service with full observability at SCALE items (part 4 of issue 23), REPS times: cold start, RSS
+ * after the reads, GET by id and a list page; then, on a store whose journal has outgrown its snapshot,
+ * GETs while the compaction the first POST starts runs, from its start until the old journal is gone.
+ */
+async function scaleRun(workDir: string, env: Record<string, string>): Promise<ScaleResult> {
+  log(`${SCALE} items: writing the seed stores`);
+  const seed = await writeSeedStore(path.join(workDir, `seed-${SCALE}`), SCALE);
+  const compactionSeed = await writeCompactionSeed(path.join(workDir, `compaction-${SCALE}`), SCALE);
+  const result: Omit<ScaleResult, 'get' | 'list'> = {
+    items: SCALE,
+    target: FULL,
+    readyMs: [],
+    rssMb: [],
+    compactions: [],
+  };
+  const gets: Measurement[] = [];
+  const lists: Measurement[] = [];
+  for (let rep = 0; rep < REPS; rep++) {
+    const running = await startService(path.join(workDir, `scale-${SCALE}`), seed, SCALE, env);
+    try {
+      result.readyMs.push(running.readyMs);
+      for (const [workload, runs] of [
+        [`${running.url}/items/${running.itemId}`, gets],
+        [`${running.url}/items?limit=50`, lists],
+      ] as const) {
+        await wrk(workload, WARMUP_S);
+        const cpuBefore = cpuSeconds(running.pid);
+        const measurement = await wrk(workload, DURATION_S);
+        measurement.cpuUsPerRequest = ((cpuSeconds(running.pid) - cpuBefore) * 1e6) / measurement.requests;
+        runs.push(measurement);
+      }
+      result.rssMb.push(residentMb(running.pid));
+      log(
+        `rep ${rep + 1}/${REPS}, ${SCALE} items: ready in ${Math.round(running.readyMs)} ms, ${Math.round(result.rssMb.at(-1)!)} MB`,
+      );
+    } finally {
+      await running.stop();
+    }
+
+    const dataDir = path.join(workDir, `compaction-run-${SCALE}`);
+    const compacting = await startService(dataDir, compactionSeed.file, SCALE, env);
+    try {
+      result.compactions.push({ ...compactionSeed.counts, ...(await getsDuringCompaction(compacting, dataDir)) });
+      log(
+        `rep ${rep + 1}/${REPS}, ${SCALE} items: compaction in ${Math.round(result.compactions.at(-1)!.compactionMs)} ms`,
+      );
+    } finally {
+      await compacting.stop();
+    }
+  }
+  return {
+    ...result,
+    get: summarize(WORKLOADS.get, SCALE, FULL, gets),
+    list: summarize(WORKLOADS.list, SCALE, FULL, lists),
+  };
+}
+
+/**
+ * wrk GETs one item until the compaction is over: the first POST finds the journal larger than the
+ * snapshot and starts one, which sets the journal aside as `.journal.old` and removes it when the new
+ * snapshot is in place. wrk stops on SIGINT and reports what it measured until then.
+ */
+async function getsDuringCompaction(
+  running: RunningTarget,
+  dataDir: string,
+): Promise<{ compactionMs: number; get: Measurement }> {
+  const oldJournal = path.join(dataDir, 'items.json.journal.old');
+  const load = wrkUntilStopped(`${running.url}/items/${running.itemId}`);
+  await sleep(1_000);
+  const started = performance.now();
+  const response = await fetch(`${running.url}/items`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${BENCH_API_KEY}` },
+    body: JSON.stringify({ name: 'the write that starts a compaction' }),
+  });
+  if (response.status !== 201) throw new Error(`POST before the compaction: ${response.status}`);
+  await until(() => existsSync(oldJournal), 'the compaction did not start');
+  await until(() => !existsSync(oldJournal), 'the compaction did not end');
+  const compactionMs = performance.now() - started;
+  return { compactionMs, get: await load.stop() };
+}
+
+async function until(condition: () => boolean, failure: string): Promise<void> {
+  const deadline = performance.now() + 300_000;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(failure);
+    await sleep(10);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function printScale(scale: ScaleResult): void {
+  const runs = (values: number[], digits = 0) => `[${values.map((v) => round(v, digits)).join(', ')}]`;
+  print(`
+${scale.items} items, ${scale.target}, median of ${scale.readyMs.length}:`);
+  print(`  cold start to /readyz 200: ${round(median(scale.readyMs), 0)} ms ${runs(scale.readyMs)}`);
+  print(`  RSS after the reads: ${round(median(scale.rssMb), 1)} MB ${runs(scale.rssMb, 1)}`);
+  for (const row of [scale.get, scale.list])
+    print(
+      `  ${row.workload}: ${row.requestsPerSecond} req/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms ${runs(row.runs)}`,
+    );
+  const during = scale.compactions.map((c) => c.get);
+  const first = scale.compactions[0];
+  if (first)
+    print(
+      `  GET by id while a compaction runs (snapshot of ${first.snapshotItems} items + journal of ${first.journalItems}): ` +
+        `p99 ${median(during.map((m) => m.p99Ms))} ms ${runs(
+          during.map((m) => m.p99Ms),
+          2,
+        )}, p50 ` +
+        `${median(during.map((m) => m.p50Ms))} ms, ${round(median(during.map((m) => m.requestsPerSecond)), 0)} req/s; ` +
+        `compaction ${round(median(scale.compactions.map((c) => c.compactionMs)), 0)} ms ${runs(scale.compactions.map((c) => c.compactionMs))}`,
+    );
 }
 
 function summarize(workload: string, items: number, target: string, measurements: Measurement[]): Row {
@@ -466,6 +674,14 @@ function compareWithLast(rows: Row[]): void {
   }
 }
 
+/** wrk's POST: an item, with the API key writes need. */
+const POST_LINES = [
+  'wrk.method = "POST"',
+  'wrk.body = \'{"name":"benchmark item"}\'',
+  'wrk.headers["Content-Type"] = "application/json"',
+  `wrk.headers["Authorization"] = "Bearer ${BENCH_API_KEY}"`,
+];
+
 function rateLimitTarget(limit: number): string {
   return limit === 0 ? 'service, obs. off, limit off' : `service, obs. off, limit ${limit}/min`;
 }
@@ -487,13 +703,7 @@ function clientsFor(limit: number): number {
 function clientScript(workDir: string, clients: number, post: boolean): string {
   const file = path.join(workDir, `clients-${clients}${post ? '-post' : ''}.lua`);
   const lines = [
-    ...(post
-      ? [
-          'wrk.method = "POST"',
-          'wrk.body = \'{"name":"benchmark item"}\'',
-          'wrk.headers["Content-Type"] = "application/json"',
-        ]
-      : []),
+    ...(post ? POST_LINES : []),
     `local clients = ${clients}`,
     'local n = 0',
     'request = function()',
@@ -537,6 +747,7 @@ async function startService(
   rmSync(dataDir, { recursive: true, force: true });
   mkdirSync(dataDir, { recursive: true });
   cpSync(seed, path.join(dataDir, 'items.json'));
+  if (existsSync(`${seed}.journal`)) cpSync(`${seed}.journal`, path.join(dataDir, 'items.json.journal'));
   return startServiceProcess(size, { DB_PATH: path.join(dataDir, 'items.json'), ...env });
 }
 
@@ -572,10 +783,9 @@ async function startServiceProcess(size: number, env: Record<string, string>): P
     PORT: String(port),
     SHUTDOWN_DRAIN_DELAY: '0',
     NODE_ENV: 'production',
-    // wrk is one client at one address: any budget would turn the run into 429s. The guard still runs
-    // (and finds the limit off); the cost of counting is in the limit targets only, whose wrk names
-    // many clients (clientScript).
-    RATE_LIMIT_MAX: '0',
+    // The default configuration, but for the limit and the keys (NOTHING_REFUSED).
+    RATE_LIMIT_MAX: String(NOTHING_REFUSED),
+    API_KEYS: BENCH_API_KEY,
     ...env,
   });
   const url = `http://127.0.0.1:${port}`;
@@ -677,6 +887,41 @@ async function writeSeedStore(directory: string, count: number): Promise<string>
   return file;
 }
 
+/**
+ * A store of `count` items whose journal has outgrown its snapshot: the first half in the snapshot, the
+ * second as journal entries, so that the first write starts a compaction of all `count` items.
+ */
+async function writeCompactionSeed(
+  directory: string,
+  count: number,
+): Promise<{ file: string; counts: { snapshotItems: number; journalItems: number } }> {
+  const half = Math.floor(count / 2);
+  const file = await writeSeedStore(directory, half);
+  const start = Date.parse('2026-01-01T00:00:00.000Z');
+  const journal = openSync(`${file}.journal`, 'w');
+  try {
+    for (let n = half, seq = 1; n < count; seq++) {
+      const lines: string[] = [];
+      for (const end = Math.min(count, n + 10_000); n < end; n++, seq++) {
+        const time = new Date(start + n).toISOString();
+        const item: Item = {
+          id: seedItemId(n),
+          name: `benchmark item ${n}`,
+          created_at: time,
+          updated_at: time,
+          version: 1,
+        };
+        lines.push(journalLine({ seq, op: 'put', item }));
+      }
+      seq--;
+      writeSync(journal, lines.join(''));
+    }
+  } finally {
+    closeSync(journal);
+  }
+  return { file, counts: { snapshotItems: half, journalItems: count - half } };
+}
+
 /** Pages through the whole list: how many items the store holds after the writes. */
 async function countItems(url: string): Promise<number> {
   let count = 0;
@@ -760,6 +1005,23 @@ async function wrk(url: string, seconds: number, script?: string): Promise<Measu
   const [code] = (await once(child, 'exit')) as [number | null];
   if (code !== 0) throw new Error(`wrk exited with ${code}:\n${output}`);
   return parseWrk(output);
+}
+
+/** wrk for as long as it takes, until `stop()`: SIGINT makes wrk report what it measured so far. */
+function wrkUntilStopped(url: string): { stop: () => Promise<Measurement> } {
+  const child = spawn('taskset', ['-c', LOAD_CPU, 'wrk', '-t1', `-c${CONNECTIONS}`, '-d600s', '--latency', url], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let output = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  const exited = once(child, 'exit');
+  return {
+    stop: async () => {
+      child.kill('SIGINT');
+      await exited;
+      return parseWrk(output);
+    },
+  };
 }
 
 /** wrk's text report: "Requests/sec:", the latency distribution, and its error lines. */

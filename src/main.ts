@@ -2,9 +2,11 @@ import { readFileSync } from 'node:fs';
 import { ConfigError } from './config/app-config.js';
 import { loadConfiguration } from './config/config.module.js';
 import { EXIT_CODES } from './lifecycle/exit-codes.js';
+import { relaxHeapGrowthUntilReady } from './lifecycle/start-up-heap.js';
 import { startTracing } from './observability/tracing.js';
 
 async function main(): Promise<void> {
+  const restoreHeapGrowth = relaxHeapGrowthUntilReady();
   const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
     version: string;
   };
@@ -51,6 +53,7 @@ async function main(): Promise<void> {
     });
   }
   const address = await startListening(app, config.http.host, config.http.port);
+  restoreHeapGrowth();
   logger.log({
     msg: 'listening',
     address,

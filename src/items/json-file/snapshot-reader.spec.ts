@@ -45,15 +45,47 @@ describe('readCanonicalSnapshot', () => {
     assert.deepEqual(read.items, items);
   });
 
+  it('when names hold multi-byte characters across chunk boundaries, then every name is read as written', async () => {
+    // Three- and four-byte characters in ~2.4 MB of lines: reads end inside some of them.
+    const items = Array.from({ length: 12_000 }, (_, n) => ({ ...item(`item-${n}`), name: `€${n} 𝄞 ü`.repeat(5) }));
+    await writeSnapshot(new StoreFiles(file), items, 1);
+
+    const read = await readCanonicalSnapshot(file);
+
+    assert.ok(read);
+    assert.deepEqual(read.items, items);
+  });
+
+  it('when one item was updated and another not, then each keeps its own two times (one string is shared only when they are equal)', async () => {
+    await writeSnapshot(new StoreFiles(file), [item('a'), { ...item('b'), updated_at: '2026-02-01T00:00:00.000Z' }], 1);
+
+    const read = await readCanonicalSnapshot(file);
+
+    assert.ok(read);
+    assert.deepEqual(
+      read.items.map((it) => [it.created_at, it.updated_at]),
+      [
+        [AT, AT],
+        [AT, '2026-02-01T00:00:00.000Z'],
+      ],
+    );
+  });
+
   it('when the snapshot has no items, then it reads an empty list', async () => {
     const bytes = await writeSnapshot(new StoreFiles(file), [], 3);
-    assert.deepEqual(await readCanonicalSnapshot(file), { items: [], records: [], seq: 3, bytes });
+    assert.deepEqual(await readCanonicalSnapshot(file), { items: [], byId: new Map(), records: [], seq: 3, bytes });
   });
 
   it('when the snapshot holds idempotency records (format /2), then it reads them after the items', async () => {
     const records = Array.from({ length: 3_000 }, (_, n) => record(n, item(`r-${n}`)));
     const bytes = await writeSnapshot(new StoreFiles(file), [item('a')], 9, records);
-    assert.deepEqual(await readCanonicalSnapshot(file), { items: [item('a')], records, seq: 9, bytes });
+    assert.deepEqual(await readCanonicalSnapshot(file), {
+      items: [item('a')],
+      byId: new Map([['a', item('a')]]),
+      records,
+      seq: 9,
+      bytes,
+    });
   });
 
   it('when a format /1 snapshot is read, then its items come with no records', async () => {

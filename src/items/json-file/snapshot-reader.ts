@@ -16,6 +16,11 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 /** What a snapshot holds. */
 export interface SnapshotContents {
   items: Item[];
+  /**
+   * The same items by id, when the reader built it on the way (it checks that ids are distinct):
+   * the index takes it as it is instead of hashing a million ids again (ItemIndex.from).
+   */
+  byId?: Map<string, Item>;
   /** Format /1 has none. */
   records: StoredIdempotencyRecord[];
   seq: number;
@@ -39,7 +44,7 @@ export async function readCanonicalSnapshot(file: string): Promise<SnapshotConte
   try {
     const chunk = Buffer.allocUnsafe(CHUNK_BYTES);
     const items: Item[] = [];
-    const ids = new Set<string>();
+    const byId = new Map<string, Item>();
     const records: StoredIdempotencyRecord[] = [];
     const keys = new Set<string>();
     let seq: number | undefined;
@@ -56,16 +61,23 @@ export async function readCanonicalSnapshot(file: string): Promise<SnapshotConte
       if (bytesRead === 0) break;
       position += bytesRead;
       const data = carry ? Buffer.concat([carry, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead);
-      let start = 0;
-      for (let end = data.indexOf(0x0a, start); end !== -1; end = data.indexOf(0x0a, start)) {
-        if (ended) return undefined;
-        let line: string;
+      // The whole lines of the chunk are decoded at once: one decode per line was a fifth of the start-up
+      // time with a million items. A newline byte is never inside a multi-byte character.
+      const lastNewline = data.lastIndexOf(0x0a);
+      let text = '';
+      if (lastNewline !== -1) {
         try {
-          line = utf8.decode(data.subarray(start, end));
+          text = utf8.decode(data.subarray(0, lastNewline));
         } catch {
           return undefined;
         }
+      }
+      for (let start = 0; lastNewline !== -1 && start <= text.length;) {
+        const newline = text.indexOf('\n', start);
+        const end = newline === -1 ? text.length : newline;
+        const line = text.slice(start, end);
         start = end + 1;
+        if (ended) return undefined;
         if (seq === undefined) {
           const header = HEADER.exec(line);
           format = header?.[1];
@@ -91,18 +103,23 @@ export async function readCanonicalSnapshot(file: string): Promise<SnapshotConte
           } else {
             if (itemShapeProblem(value) !== undefined) return undefined;
             const item = value as Item;
-            if (ids.has(item.id)) return undefined;
-            ids.add(item.id);
+            // One look-up, not has() then set(): a duplicate id leaves the size as it was.
+            const size = byId.size;
+            if (byId.set(item.id, item).size === size) return undefined;
+            // An item never updated holds the same time twice: one string, not two, is ~40 MB less
+            // with a million items.
+            if (item.updated_at === item.created_at) (value as { updated_at: string }).updated_at = item.created_at;
             items.push(item);
           }
         }
       }
       // The rest is a partial line: copied, since the chunk is overwritten by the next read.
-      carry = start < data.length ? Buffer.from(data.subarray(start)) : undefined;
+      const rest = lastNewline + 1;
+      carry = rest < data.length ? Buffer.from(data.subarray(rest)) : undefined;
       if (carry && carry.length > MAX_LINE_BYTES) return undefined;
     }
     if (!ended || carry !== undefined || seq === undefined) return undefined;
-    return { items, records, seq, bytes: position };
+    return { items, byId, records, seq, bytes: position };
   } finally {
     await handle.close();
   }

@@ -49,11 +49,12 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 export async function recoverStore(files: StoreFiles, rules: ItemRules = itemRuleViolation): Promise<RecoveredStore> {
   const {
     items,
+    byId,
     records: snapshotRecords,
     seq: snapshotSeq,
     bytes: snapshotBytes,
   } = await loadSnapshot(files.snapshot);
-  const index = ItemIndex.from(items);
+  const index = ItemIndex.from(items, byId);
   const records = new Map(snapshotRecords.map((record) => [record.key, record]));
   const replay = { index, records, seq: snapshotSeq, snapshotSeq };
 

@@ -13,6 +13,8 @@
  *                    0 skips it): cold start, RSS, reads, and GETs while a compaction runs
  *   --rate-limits L  for the limit targets, RATE_LIMIT_MAX per minute (default 0,1000,100000,10000000; 0 is off)
  *   --workloads LIST get,list,post (default all)
+ *   --profile DIR    every server writes a CPU profile (node --cpu-prof) to DIR/<target>-<items>-<round>/,
+ *                    summarized at the end (bench/cpu-profile.ts); with --workloads get, a profile of GET by id
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -23,6 +25,7 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   readFileSync,
   rmSync,
   writeFileSync,
@@ -36,6 +39,7 @@ import { parseArgs, promisify } from 'node:util';
 import pg from 'pg';
 import type { Item } from '../src/items/item.js';
 import { FIRST_ITEM_ID } from './baseline-items.js';
+import { formatCpuProfileSummary, summarizeCpuProfile } from './cpu-profile.js';
 import { writeSnapshot } from '../src/items/json-file/snapshot-writer.js';
 import { StoreFiles } from '../src/items/json-file/store-files.js';
 import { journalLine } from '../src/items/json-file/store-format.js';
@@ -75,6 +79,7 @@ const { values: args } = parseArgs({
     sizes: { type: 'string', default: '1000,100000' },
     targets: { type: 'string', default: 'baseline,nest,template,off,full,nolimit' },
     scale: { type: 'string', default: '1000000' },
+    profile: { type: 'string' },
     workloads: { type: 'string', default: 'get,list,post' },
     'rate-limits': { type: 'string', default: '0,1000,100000,10000000' },
   },
@@ -89,6 +94,9 @@ const LARGE = SIZES.at(-1)!;
 const TARGET_KEYS = args.targets.split(',');
 const RATE_LIMITS = args['rate-limits'].split(',').map(Number);
 const SCALE = Number(args.scale);
+const PROFILE_DIR = args.profile === undefined ? undefined : path.resolve(args.profile);
+/** Where the server started next writes its CPU profile, under PROFILE_DIR (set before each start). */
+let profileLabel = 'server';
 
 /**
  * Node's flags as production runs the service: `npm run start:prod` starts
@@ -244,6 +252,7 @@ async function main(): Promise<void> {
         // A different order each round, so that no target always runs first.
         const order = targets.map((_, index) => targets[(index + rep) % targets.length]!);
         for (const target of order) {
+          profileLabel = `${target.key}-${size}-${rep + 1}`;
           const running = await target.start(size);
           try {
             push(readyMs, `${target.name}|${size}`, running.readyMs);
@@ -488,6 +497,7 @@ async function main(): Promise<void> {
       ...(scale ? { scale } : {}),
     };
     compareWithLast(rows);
+    if (PROFILE_DIR) printProfiles(PROFILE_DIR);
     mkdirSync(RESULTS, { recursive: true });
     writeFileSync(path.join(RESULTS, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
     log(`results written to bench/results/latest.json`);
@@ -528,6 +538,7 @@ async function scaleRun(workDir: string, env: Record<string, string>): Promise<S
   const gets: Measurement[] = [];
   const lists: Measurement[] = [];
   for (let rep = 0; rep < REPS; rep++) {
+    profileLabel = `scale-${SCALE}-${rep + 1}`;
     const running = await startService(path.join(workDir, `scale-${SCALE}`), seed, SCALE, env);
     try {
       result.readyMs.push(running.readyMs);
@@ -550,6 +561,7 @@ async function scaleRun(workDir: string, env: Record<string, string>): Promise<S
     }
 
     const dataDir = path.join(workDir, `compaction-run-${SCALE}`);
+    profileLabel = `compaction-${SCALE}-${rep + 1}`;
     const compacting = await startService(dataDir, compactionSeed.file, SCALE, env);
     try {
       result.compactions.push({ ...compactionSeed.counts, ...(await getsDuringCompaction(compacting, dataDir)) });
@@ -626,6 +638,17 @@ ${scale.items} items, ${scale.target}, median of ${scale.readyMs.length}:`);
         `${median(during.map((m) => m.p50Ms))} ms, ${round(median(during.map((m) => m.requestsPerSecond)), 0)} req/s; ` +
         `compaction ${round(median(scale.compactions.map((c) => c.compactionMs)), 0)} ms ${runs(scale.compactions.map((c) => c.compactionMs))}`,
     );
+}
+
+/** Each server's CPU profile (written when it exits), its top frames by self time. */
+function printProfiles(directory: string): void {
+  for (const label of readdirSync(directory).sort()) {
+    const files = readdirSync(path.join(directory, label)).filter((file) => file.endsWith('.cpuprofile'));
+    for (const file of files) {
+      print(`\nCPU profile, ${label} (${path.join(directory, label, file)}):`);
+      print(formatCpuProfileSummary(summarizeCpuProfile(path.join(directory, label, file), { top: 12 })));
+    }
+  }
 }
 
 function summarize(workload: string, items: number, target: string, measurements: Measurement[]): Row {
@@ -963,7 +986,8 @@ function residentMb(pid: number): number {
  */
 function spawnPinned(args: string[], env: Record<string, string>): ChildProcess {
   const devNull = openSync('/dev/null', 'w');
-  const child = spawn('taskset', ['-c', SERVER_CPU, process.execPath, ...args], {
+  const profile = PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${path.join(PROFILE_DIR, profileLabel)}`] : [];
+  const child = spawn('taskset', ['-c', SERVER_CPU, process.execPath, ...profile, ...args], {
     env: { PATH: process.env.PATH, HOST: '127.0.0.1', ...env },
     stdio: ['ignore', devNull, 'inherit'],
   });

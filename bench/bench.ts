@@ -172,6 +172,9 @@ async function main(): Promise<void> {
   requireTool('wrk', 'apt-get install wrk');
   requireTool('taskset', 'apt-get install util-linux');
   if (!existsSync(path.join(ROOT, 'dist/main.js'))) throw new Error('dist/main.js missing: npm run build first');
+  // Profiles of earlier runs would be printed as this run's.
+  if (PROFILE_DIR && existsSync(PROFILE_DIR) && readdirSync(PROFILE_DIR).length > 0)
+    throw new Error(`--profile ${PROFILE_DIR} is not empty`);
   const sink = await startOtlpSink();
   const workDir = mkdtempSync(path.join(tmpdir(), 'items-bench-'));
   const seedDatabases = new Map<number, TestDatabase>();
@@ -252,7 +255,7 @@ async function main(): Promise<void> {
         // A different order each round, so that no target always runs first.
         const order = targets.map((_, index) => targets[(index + rep) % targets.length]!);
         for (const target of order) {
-          profileLabel = `${target.key}-${size}-${rep + 1}`;
+          profileLabel = `${target.name.replace(/[^A-Za-z0-9]+/g, '-')}-${size}-${rep + 1}`;
           const running = await target.start(size);
           try {
             push(readyMs, `${target.name}|${size}`, running.readyMs);
@@ -497,10 +500,10 @@ async function main(): Promise<void> {
       ...(scale ? { scale } : {}),
     };
     compareWithLast(rows);
-    if (PROFILE_DIR) printProfiles(PROFILE_DIR);
     mkdirSync(RESULTS, { recursive: true });
     writeFileSync(path.join(RESULTS, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
     log(`results written to bench/results/latest.json`);
+    if (PROFILE_DIR) printProfiles(PROFILE_DIR);
   } finally {
     await sink.close();
     for (const database of seedDatabases.values()) await database.drop();
@@ -513,6 +516,8 @@ interface ScaleResult {
   target: string;
   readyMs: number[];
   rssMb: number[];
+  /** The highest RSS the process reached (VmHWM), read after the reads: the start-up's peak, or the load's. */
+  peakRssMb: number[];
   get: Row;
   list: Row;
   /** GET by id while a compaction runs, against the GET above (the same build and size, no compaction). */
@@ -533,6 +538,7 @@ async function scaleRun(workDir: string, env: Record<string, string>): Promise<S
     target: FULL,
     readyMs: [],
     rssMb: [],
+    peakRssMb: [],
     compactions: [],
   };
   const gets: Measurement[] = [];
@@ -549,10 +555,13 @@ async function scaleRun(workDir: string, env: Record<string, string>): Promise<S
         await wrk(workload, WARMUP_S);
         const cpuBefore = cpuSeconds(running.pid);
         const measurement = await wrk(workload, DURATION_S);
+        if (measurement.non2xx > 0 || measurement.errors > 0)
+          throw new Error(`${SCALE} items: ${measurement.non2xx} non-2xx, ${measurement.errors} socket errors`);
         measurement.cpuUsPerRequest = ((cpuSeconds(running.pid) - cpuBefore) * 1e6) / measurement.requests;
         runs.push(measurement);
       }
       result.rssMb.push(residentMb(running.pid));
+      result.peakRssMb.push(residentMb(running.pid, 'VmHWM'));
       log(
         `rep ${rep + 1}/${REPS}, ${SCALE} items: ready in ${Math.round(running.readyMs)} ms, ${Math.round(result.rssMb.at(-1)!)} MB`,
       );
@@ -589,19 +598,26 @@ async function getsDuringCompaction(
   dataDir: string,
 ): Promise<{ compactionMs: number; get: Measurement }> {
   const oldJournal = path.join(dataDir, 'items.json.journal.old');
-  const load = wrkUntilStopped(`${running.url}/items/${running.itemId}`);
-  await sleep(1_000);
-  const started = performance.now();
-  const response = await fetch(`${running.url}/items`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${BENCH_API_KEY}` },
-    body: JSON.stringify({ name: 'the write that starts a compaction' }),
-  });
-  if (response.status !== 201) throw new Error(`POST before the compaction: ${response.status}`);
-  await until(() => existsSync(oldJournal), 'the compaction did not start');
-  await until(() => !existsSync(oldJournal), 'the compaction did not end');
-  const compactionMs = performance.now() - started;
-  return { compactionMs, get: await load.stop() };
+  const url = `${running.url}/items/${running.itemId}`;
+  // Warmed up as the GETs it is compared with were.
+  await wrk(url, WARMUP_S);
+  const load = wrkUntilStopped(url);
+  try {
+    // Long enough for wrk's connections to be open and busy, short beside a compaction (seconds).
+    await sleep(200);
+    const started = performance.now();
+    const response = await fetch(`${running.url}/items`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${BENCH_API_KEY}` },
+      body: JSON.stringify({ name: 'the write that starts a compaction' }),
+    });
+    if (response.status !== 201) throw new Error(`POST before the compaction: ${response.status}`);
+    await until(() => existsSync(oldJournal), 'the compaction did not start');
+    await until(() => !existsSync(oldJournal), 'the compaction did not end');
+    return { compactionMs: performance.now() - started, get: await load.stop() };
+  } finally {
+    await load.stop();
+  }
 }
 
 async function until(condition: () => boolean, failure: string): Promise<void> {
@@ -622,6 +638,7 @@ function printScale(scale: ScaleResult): void {
 ${scale.items} items, ${scale.target}, median of ${scale.readyMs.length}:`);
   print(`  cold start to /readyz 200: ${round(median(scale.readyMs), 0)} ms ${runs(scale.readyMs)}`);
   print(`  RSS after the reads: ${round(median(scale.rssMb), 1)} MB ${runs(scale.rssMb, 1)}`);
+  print(`  peak RSS (start-up and reads): ${round(median(scale.peakRssMb), 1)} MB ${runs(scale.peakRssMb, 1)}`);
   for (const row of [scale.get, scale.list])
     print(
       `  ${row.workload}: ${row.requestsPerSecond} req/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms ${runs(row.runs)}`,
@@ -636,7 +653,8 @@ ${scale.items} items, ${scale.target}, median of ${scale.readyMs.length}:`);
           2,
         )}, p50 ` +
         `${median(during.map((m) => m.p50Ms))} ms, ${round(median(during.map((m) => m.requestsPerSecond)), 0)} req/s; ` +
-        `compaction ${round(median(scale.compactions.map((c) => c.compactionMs)), 0)} ms ${runs(scale.compactions.map((c) => c.compactionMs))}`,
+        `compaction ${round(median(scale.compactions.map((c) => c.compactionMs)), 0)} ms ${runs(scale.compactions.map((c) => c.compactionMs))}; ` +
+        `non-2xx ${during.map((m) => m.non2xx).join(', ')}, socket errors (30 s timeouts included) ${during.map((m) => m.errors).join(', ')}`,
     );
 }
 
@@ -923,9 +941,10 @@ async function writeCompactionSeed(
   const start = Date.parse('2026-01-01T00:00:00.000Z');
   const journal = openSync(`${file}.journal`, 'w');
   try {
-    for (let n = half, seq = 1; n < count; seq++) {
+    // Written 10,000 lines at a time; entry n has sequence number n - half + 1.
+    for (let n = half; n < count;) {
       const lines: string[] = [];
-      for (const end = Math.min(count, n + 10_000); n < end; n++, seq++) {
+      for (const end = Math.min(count, n + 10_000); n < end; n++) {
         const time = new Date(start + n).toISOString();
         const item: Item = {
           id: seedItemId(n),
@@ -934,9 +953,8 @@ async function writeCompactionSeed(
           updated_at: time,
           version: 1,
         };
-        lines.push(journalLine({ seq, op: 'put', item }));
+        lines.push(journalLine({ seq: n - half + 1, op: 'put', item }));
       }
-      seq--;
       writeSync(journal, lines.join(''));
     }
   } finally {
@@ -972,11 +990,14 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
-/** The server on its own core (see spawnPinned); taskset execs node, so the pid is the server's. */
-function residentMb(pid: number): number {
+/**
+ * The server's RSS now (VmRSS), or the highest it has been (VmHWM). The server runs on its own core
+ * (see spawnPinned); taskset execs node, so the pid is the server's.
+ */
+function residentMb(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const match = /^VmRSS:\s+(\d+) kB/m.exec(status);
-  if (!match) throw new Error(`no VmRSS for ${pid}`);
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
+  if (!match) throw new Error(`no ${field} for ${pid}`);
   return Number(match[1]) / 1024;
 }
 
@@ -1031,20 +1052,27 @@ async function wrk(url: string, seconds: number, script?: string): Promise<Measu
   return parseWrk(output);
 }
 
-/** wrk for as long as it takes, until `stop()`: SIGINT makes wrk report what it measured so far. */
+/**
+ * wrk for as long as it takes, until `stop()`: SIGINT makes wrk report what it measured so far. A
+ * request is a timeout (an error) only after 30 s, so that a stall shows in the latencies, not beside them.
+ */
 function wrkUntilStopped(url: string): { stop: () => Promise<Measurement> } {
-  const child = spawn('taskset', ['-c', LOAD_CPU, 'wrk', '-t1', `-c${CONNECTIONS}`, '-d600s', '--latency', url], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    'taskset',
+    ['-c', LOAD_CPU, 'wrk', '-t1', `-c${CONNECTIONS}`, '-d600s', '--timeout', '30s', '--latency', url],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   let output = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   const exited = once(child, 'exit');
+  let result: Promise<Measurement> | undefined;
   return {
-    stop: async () => {
-      child.kill('SIGINT');
-      await exited;
-      return parseWrk(output);
-    },
+    stop: () =>
+      (result ??= (async () => {
+        child.kill('SIGINT');
+        await exited;
+        return parseWrk(output);
+      })()),
   };
 }
 

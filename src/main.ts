@@ -2,11 +2,9 @@ import { readFileSync } from 'node:fs';
 import { ConfigError } from './config/app-config.js';
 import { loadConfiguration } from './config/config.module.js';
 import { EXIT_CODES } from './lifecycle/exit-codes.js';
-import { relaxHeapGrowthUntilReady } from './lifecycle/start-up-heap.js';
 import { startTracing } from './observability/tracing.js';
 
 async function main(): Promise<void> {
-  const restoreHeapGrowth = relaxHeapGrowthUntilReady();
   const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
     version: string;
   };
@@ -53,7 +51,6 @@ async function main(): Promise<void> {
     });
   }
   const address = await startListening(app, config.http.host, config.http.port);
-  restoreHeapGrowth();
   logger.log({
     msg: 'listening',
     address,

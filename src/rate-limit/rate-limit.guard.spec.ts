@@ -31,6 +31,23 @@ class LimitedController {
   }
 }
 
+/** One handler function under two controllers: the second skips the limiter, the first does not. */
+abstract class InheritedRoutes {
+  @Get('route')
+  route(): { route: string } {
+    return { route: 'inherited' };
+  }
+}
+
+@Controller('counted')
+@UseGuards(RateLimitGuard)
+class CountedController extends InheritedRoutes {}
+
+@Controller('skipped')
+@SkipThrottle()
+@UseGuards(RateLimitGuard)
+class SkippedController extends InheritedRoutes {}
+
 /** Routes with throttler metadata of their own, which the guard's short path must leave to the parent. */
 @Controller('decorated')
 @UseGuards(RateLimitGuard)
@@ -56,7 +73,7 @@ describe('RateLimitGuard, through RateLimitModule', () => {
     const config = loadConfig(env);
     const builder = Test.createTestingModule({
       imports: [RateLimitModule.forRoot(config)],
-      controllers: [LimitedController, DecoratedController],
+      controllers: [LimitedController, DecoratedController, CountedController, SkippedController],
     });
     if (storage) builder.overrideProvider(ThrottlerStorage).useValue(storage);
     const moduleRef = await builder.compile();
@@ -197,6 +214,22 @@ describe('RateLimitGuard, through RateLimitModule', () => {
     );
     assert.deepEqual(
       free.map((response) => [response.statusCode, response.headers['ratelimit-limit']]),
+      Array.from({ length: MAX + 1 }, () => [200, undefined]),
+    );
+  });
+
+  it('when one inherited handler serves a counted controller and one with @SkipThrottle, then each follows its own', async () => {
+    await startApp({ RATE_LIMIT_MAX: String(MAX), RATE_LIMIT_WINDOW: `${WINDOW_SECONDS}s` });
+    const inject = (url: string) => http.inject({ method: 'GET', url, remoteAddress: CLIENT });
+
+    // The counted one first: the guard has then seen the shared handler once.
+    const counted = await inject('/counted/route');
+    const skipped: LightMyRequestResponse[] = [];
+    for (let i = 0; i <= MAX; i++) skipped.push(await inject('/skipped/route'));
+
+    assert.equal(counted.headers['ratelimit-limit'], String(MAX));
+    assert.deepEqual(
+      skipped.map((response) => [response.statusCode, response.headers['ratelimit-limit']]),
       Array.from({ length: MAX + 1 }, () => [200, undefined]),
     );
   });

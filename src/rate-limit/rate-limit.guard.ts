@@ -36,24 +36,30 @@ export class RateLimitGuard extends ThrottlerGuard {
   }
 
   /**
-   * Per route: the one throttler and its numbers when the route counts as configured (no @Throttle,
-   * @SkipThrottle or other throttler metadata on it or its controller, numbers rather than functions),
-   * else null and the parent's general path. Worked out on a route's first request.
+   * Per controller class, per handler (an inherited handler is one function under several classes):
+   * the one throttler and its numbers when the route counts as configured (no @Throttle, @SkipThrottle
+   * or other throttler metadata on it or its controller, numbers rather than functions), else null and
+   * the parent's general path. Worked out on a route's first request.
    */
-  private readonly shortPaths = new Map<object, ShortPath | null>();
+  private readonly shortPaths = new WeakMap<object, Map<object, ShortPath | null>>();
 
   /**
-   * The parent reads seven pieces of route metadata, resolves three values and awaits the client's
-   * address, the key and the storage in turn, on every request: about half of what the limiter cost
-   * a GET by id under load (bench/README.md, "The rate limiter"). A route configured as every route of
-   * this service is (the module's one throttler, nothing per route) takes this shorter path: the same
-   * client key, storage call, headers and refusal, with one await.
+   * The parent looks up six pieces of route metadata on the handler and the class, and awaits seven
+   * times (skip check, three values, client address, storage, handler) on every request: about half of
+   * what the limiter cost a GET by id under load (bench/README.md, "The rate limiter"). A route
+   * configured as every route of this service is (the module's one throttler, nothing per route) takes
+   * this shorter path: the same client key, storage call, headers and refusal, with one await.
    */
   override async canActivate(context: ExecutionContext): Promise<boolean> {
-    let shortPath = this.shortPaths.get(context.getHandler());
+    let handlers = this.shortPaths.get(context.getClass());
+    if (handlers === undefined) {
+      handlers = new Map();
+      this.shortPaths.set(context.getClass(), handlers);
+    }
+    let shortPath = handlers.get(context.getHandler());
     if (shortPath === undefined) {
       shortPath = this.findShortPath(context);
-      this.shortPaths.set(context.getHandler(), shortPath);
+      handlers.set(context.getHandler(), shortPath);
     }
     if (shortPath === null) return super.canActivate(context);
     if (this.commonOptions.skipIf?.(context)) return true;

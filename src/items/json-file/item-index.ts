@@ -9,9 +9,9 @@ export class ItemIndex {
   private ordered: Item[] = [];
 
   /**
-   * Builds the index from items with distinct ids, in any order. `byId`, when given, holds the same
-   * items by id and is taken as it is, as is `items` when it is an array: the snapshot reader builds
-   * both, and hashing a million ids again took 0.4 s of the start-up.
+   * Builds the index from items with distinct ids, in any order. `byId`, when given with an array of
+   * the same items, is taken as it is, and so is the array (sorted in place): the snapshot reader
+   * builds both, and hashing a million ids again took 0.4 s of the start-up.
    */
   static from(items: Iterable<Item>, byId?: Map<string, Item>): ItemIndex {
     const index = new ItemIndex();

@@ -10,7 +10,7 @@ const CHUNK_BYTES = 1024 * 1024;
 const MAX_LINE_BYTES = 64 * 1024;
 /** A JSON number, as the thorough reader's JSON.parse would accept it: no leading zeros. */
 const HEADER = /^\{"format":"([^"]*)","seq":(0|[1-9]\d*),"items":\[$/;
-/** ignoreBOM: the decoder would otherwise drop a byte order mark at the start of every line. */
+/** ignoreBOM: the decoder would otherwise drop a byte order mark at the start of each chunk's text. */
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** What a snapshot holds. */

@@ -66,6 +66,11 @@ export class MemoryThrottlerStorage implements ThrottlerStorage, OnApplicationSh
     blockDuration: number,
     throttlerName: string,
   ): Promise<ThrottlerStorageRecord> {
+    return Promise.resolve(this.count(key, ttl, limit, blockDuration, throttlerName));
+  }
+
+  /** increment() without the promise, for RateLimitGuard's short path: one await less per request. */
+  count(key: string, ttl: number, limit: number, blockDuration: number, throttlerName: string): ThrottlerStorageRecord {
     // Started by the first request, not at construction: with the limit off, no timer runs.
     this.sweepTimer ??= this.startSweep();
     // Whole milliseconds: with performance.now()'s fractions, (now + 60000) - now can be 60000.0000001,
@@ -97,12 +102,12 @@ export class MemoryThrottlerStorage implements ThrottlerStorage, OnApplicationSh
       isBlocked = true;
     }
     const blockEnds = window.blockedUntil > now ? window.blockedUntil : window.resetAt;
-    return Promise.resolve({
+    return {
       totalHits: window.hits,
       timeToExpire: Math.ceil((window.resetAt - now) / 1000),
       isBlocked,
       timeToBlockExpire: isBlocked ? Math.ceil((blockEnds - now) / 1000) : 0,
-    });
+    };
   }
 
   /** Forgets the clients whose window and block have ended, oldest first, up to the first still alive. */

@@ -9,15 +9,15 @@ export class ItemIndex {
   private ordered: Item[] = [];
 
   /**
-   * Builds the index from items with distinct ids, in any order. `byId`, when given with an array of
-   * the same items, is taken as it is, and so is the array (sorted in place): the snapshot reader
-   * builds both, and hashing a million ids again took 0.4 s of the start-up.
+   * Builds the index from items with distinct ids, in any order. `byId`, when given, holds the same
+   * items by id, and both it and the array are taken as they are (the array sorted in place): the
+   * snapshot reader builds both, and hashing a million ids again took 0.4 s of the start-up.
    */
-  static from(items: Iterable<Item>, byId?: Map<string, Item>): ItemIndex {
+  static from(items: Item[], byId?: Map<string, Item>): ItemIndex {
     const index = new ItemIndex();
-    if (byId && Array.isArray(items)) {
+    if (byId) {
       index.byId = byId;
-      index.ordered = items as Item[];
+      index.ordered = items;
     } else {
       for (const item of items) index.byId.set(item.id, item);
       index.ordered = [...index.byId.values()];

@@ -912,17 +912,21 @@ function seedItemId(n: number): string {
   return `bench-${n.toString().padStart(7, '0')}`;
 }
 
+const SEED_START = Date.parse('2026-01-01T00:00:00.000Z');
+
+/** The n-th seed item: the same in the snapshot seeds and the journal of the compaction seed. */
+function seedItem(n: number): Item {
+  const time = new Date(SEED_START + n).toISOString();
+  return { id: seedItemId(n), name: `benchmark item ${n}`, created_at: time, updated_at: time, version: 1 };
+}
+
 /**
  * A store of `count` items, written with the store's own snapshot writer: seeding 100,000 items through
  * the API would take minutes of durable writes before every measurement.
  */
 async function writeSeedStore(directory: string, count: number): Promise<string> {
   mkdirSync(directory, { recursive: true });
-  const start = Date.parse('2026-01-01T00:00:00.000Z');
-  const items: Item[] = Array.from({ length: count }, (_, n) => {
-    const time = new Date(start + n).toISOString();
-    return { id: seedItemId(n), name: `benchmark item ${n}`, created_at: time, updated_at: time, version: 1 };
-  });
+  const items = Array.from({ length: count }, (_, n) => seedItem(n));
   const file = path.join(directory, 'items.json');
   await writeSnapshot(new StoreFiles(file), items, 0);
   return file;
@@ -938,23 +942,13 @@ async function writeCompactionSeed(
 ): Promise<{ file: string; counts: { snapshotItems: number; journalItems: number } }> {
   const half = Math.floor(count / 2);
   const file = await writeSeedStore(directory, half);
-  const start = Date.parse('2026-01-01T00:00:00.000Z');
   const journal = openSync(`${file}.journal`, 'w');
   try {
     // Written 10,000 lines at a time; entry n has sequence number n - half + 1.
     for (let n = half; n < count;) {
       const lines: string[] = [];
-      for (const end = Math.min(count, n + 10_000); n < end; n++) {
-        const time = new Date(start + n).toISOString();
-        const item: Item = {
-          id: seedItemId(n),
-          name: `benchmark item ${n}`,
-          created_at: time,
-          updated_at: time,
-          version: 1,
-        };
-        lines.push(journalLine({ seq: n - half + 1, op: 'put', item }));
-      }
+      for (const end = Math.min(count, n + 10_000); n < end; n++)
+        lines.push(journalLine({ seq: n - half + 1, op: 'put', item: seedItem(n) }));
       writeSync(journal, lines.join(''));
     }
   } finally {
@@ -1038,18 +1032,21 @@ async function stopChild(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-async function wrk(url: string, seconds: number, script?: string): Promise<Measurement> {
-  const scriptArgs = script ? ['-s', script] : [];
-  const child = spawn(
-    'taskset',
-    ['-c', LOAD_CPU, 'wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', ...scriptArgs, url],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
+/** wrk on the load generator's core, `CONNECTIONS` connections, with its latency distribution. */
+function startWrk(args: string[]): { child: ChildProcess; exited: Promise<unknown[]>; output: () => string } {
+  const child = spawn('taskset', ['-c', LOAD_CPU, 'wrk', '-t1', `-c${CONNECTIONS}`, '--latency', ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let output = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  const [code] = (await once(child, 'exit')) as [number | null];
-  if (code !== 0) throw new Error(`wrk exited with ${code}:\n${output}`);
-  return parseWrk(output);
+  return { child, exited: once(child, 'exit'), output: () => output };
+}
+
+async function wrk(url: string, seconds: number, script?: string): Promise<Measurement> {
+  const { exited, output } = startWrk([`-d${seconds}s`, ...(script ? ['-s', script] : []), url]);
+  const [code] = (await exited) as [number | null];
+  if (code !== 0) throw new Error(`wrk exited with ${code}:\n${output()}`);
+  return parseWrk(output());
 }
 
 /**
@@ -1057,21 +1054,14 @@ async function wrk(url: string, seconds: number, script?: string): Promise<Measu
  * request is a timeout (an error) only after 30 s, so that a stall shows in the latencies, not beside them.
  */
 function wrkUntilStopped(url: string): { stop: () => Promise<Measurement> } {
-  const child = spawn(
-    'taskset',
-    ['-c', LOAD_CPU, 'wrk', '-t1', `-c${CONNECTIONS}`, '-d600s', '--timeout', '30s', '--latency', url],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  let output = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  const exited = once(child, 'exit');
+  const { child, exited, output } = startWrk(['-d600s', '--timeout', '30s', url]);
   let result: Promise<Measurement> | undefined;
   return {
     stop: () =>
       (result ??= (async () => {
         child.kill('SIGINT');
         await exited;
-        return parseWrk(output);
+        return parseWrk(output());
       })()),
   };
 }

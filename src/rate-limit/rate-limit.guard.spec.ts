@@ -154,6 +154,19 @@ describe('RateLimitGuard, through RateLimitModule', () => {
     assert.equal(other.headers['ratelimit-remaining'], String(MAX - 1));
   });
 
+  it('when IPv6 clients share a /64, then they share one budget, and another /64 has its own', async () => {
+    await startApp({ RATE_LIMIT_MAX: String(MAX), RATE_LIMIT_WINDOW: `${WINDOW_SECONDS}s` });
+
+    const statuses: number[] = [];
+    for (const address of ['2001:db8::1', '2001:db8::2', '2001:DB8:0:0:ffff::3', '2001:db8::4'])
+      statuses.push((await get('a', address)).statusCode);
+    const otherSubnet = await get('a', '2001:db8:0:1::1');
+
+    assert.deepEqual(statuses, [200, 200, 200, 429]);
+    assert.equal(otherSubnet.statusCode, 200);
+    assert.equal(otherSubnet.headers['ratelimit-remaining'], String(MAX - 1));
+  });
+
   it('when RATE_LIMIT_MAX is 0, then no request is counted or refused', async () => {
     await startApp({ RATE_LIMIT_MAX: '0' });
 

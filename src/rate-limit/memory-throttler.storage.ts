@@ -40,7 +40,10 @@ const DEFAULT_SWEEP_INTERVAL_MS = 5_000;
  * overrides), an entry might wait behind a longer-lived one, for at most the longer window or block.
  */
 export class MemoryThrottlerStorage implements ThrottlerStorage, OnApplicationShutdown {
-  /** Per throttler name, per key: no string is built per request to join the two. */
+  /**
+   * Per throttler name, per key: no string is built per request to join the two. RateLimitGuard relies
+   * on it, passing the client's address alone as the key.
+   */
   private readonly throttlers = new Map<string, Map<string, ClientWindow>>();
   private readonly now: () => number;
   private readonly sweepIntervalMs: number;

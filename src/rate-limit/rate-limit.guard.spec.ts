@@ -3,12 +3,12 @@ import { afterEach, describe, it } from '@jest/globals';
 import { Controller, Get, UseGuards } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
-import { SkipThrottle, Throttle, ThrottlerStorage } from '@nestjs/throttler';
+import { normalizeIp, SkipThrottle, Throttle, ThrottlerStorage } from '@nestjs/throttler';
 import { startTestingApp } from '../../test/support/nest-testing.js';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import type { ProblemDetails } from '../common/problem-details.filter.js';
 import { loadConfig } from '../config/app-config.js';
-import { RateLimitGuard } from './rate-limit.guard.js';
+import { clientOf, RateLimitGuard } from './rate-limit.guard.js';
 import { RateLimitModule } from './rate-limit.module.js';
 import { RateLimitStoreUnavailableError } from './redis-throttler.storage.js';
 
@@ -167,6 +167,16 @@ describe('RateLimitGuard, through RateLimitModule', () => {
     assert.equal(otherSubnet.headers['ratelimit-remaining'], String(MAX - 1));
   });
 
+  it('when an IPv4 client also comes as its IPv4-mapped IPv6 address, then both share one budget', async () => {
+    await startApp({ RATE_LIMIT_MAX: String(MAX), RATE_LIMIT_WINDOW: `${WINDOW_SECONDS}s` });
+
+    const statuses: number[] = [];
+    for (const address of [CLIENT, `::ffff:${CLIENT}`, CLIENT, `::ffff:${CLIENT}`])
+      statuses.push((await get('a', address)).statusCode);
+
+    assert.deepEqual(statuses, [200, 200, 200, 429]);
+  });
+
   it('when RATE_LIMIT_MAX is 0, then no request is counted or refused', async () => {
     await startApp({ RATE_LIMIT_MAX: '0' });
 
@@ -245,5 +255,32 @@ describe('RateLimitGuard, through RateLimitModule', () => {
       skipped.map((response) => [response.statusCode, response.headers['ratelimit-limit']]),
       Array.from({ length: MAX + 1 }, () => [200, undefined]),
     );
+  });
+});
+
+describe('clientOf', () => {
+  it('when given any address, or none, then it is the key normalizeIp gives', () => {
+    const addresses = [
+      '192.0.2.1',
+      '',
+      undefined,
+      'not an address',
+      '192.0.2.1%eth0',
+      '::ffff:192.0.2.1',
+      '::1',
+      'fe80::1%eth0',
+      '2001:DB8::5',
+      '2001:db8:0:0:1:2:3:4',
+    ];
+
+    const keys = addresses.map((address) => clientOf(address, 64));
+
+    assert.deepEqual(
+      keys,
+      addresses.map((address) => normalizeIp(address as string, 64)),
+    );
+    // What the comparison rests on: normalizeIp does change some of them.
+    assert.equal(keys[5], '192.0.2.1');
+    assert.notEqual(keys[8], '2001:DB8::5');
   });
 });

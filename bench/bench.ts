@@ -13,7 +13,7 @@
  *                    0 skips it): cold start, RSS, reads, and GETs while a compaction runs
  *   --rate-limits L  for the limit targets, RATE_LIMIT_MAX per minute (default 0,1000,100000,10000000; 0 is off)
  *   --workloads LIST get,list,post (default all)
- *   --pairs N        the limiter on / off in N pairs of alternating bursts, both servers up (default 15; 0 skips
+ *   --pairs N        the limiter on / off in N pairs of alternating bursts, both servers up (default 16; 0 skips
  *                    it; needs the targets off and nolimit); --burst S seconds per burst (default 2)
  *   --profile DIR    every server writes a CPU profile (node --cpu-prof) to DIR/<target>-<items>-<round>/,
  *                    summarized at the end (bench/cpu-profile.ts); with --workloads get, a profile of GET by id
@@ -84,7 +84,7 @@ const { values: args } = parseArgs({
     profile: { type: 'string' },
     workloads: { type: 'string', default: 'get,list,post' },
     'rate-limits': { type: 'string', default: '0,1000,100000,10000000' },
-    pairs: { type: 'string', default: '15' },
+    pairs: { type: 'string', default: '16' },
     burst: { type: 'string', default: '2' },
   },
 });
@@ -303,7 +303,10 @@ async function main(): Promise<void> {
     }
 
     const [limitOn, limitOff] = [OFF, NO_LIMIT].map((name) => targets.find((target) => target.name === name));
-    const paired = PAIRS > 0 && limitOn && limitOff ? await pairedRun(limitOn, limitOff) : undefined;
+    const paired =
+      PAIRS > 0 && limitOn && limitOff && WORKLOAD_ORDER.includes('get')
+        ? await pairedRun(limitOn, limitOff)
+        : undefined;
     const scale = SCALE > 0 ? await scaleRun(workDir, serviceFull) : undefined;
 
     const rows: Row[] = [];
@@ -338,9 +341,8 @@ async function main(): Promise<void> {
       goals.push({ name, value: round(value, 2), goal: `>= ${goal}`, met: value >= goal });
     };
     const [baseline, off, full] = [BASELINE, OFF, FULL];
-    // Issue 23's goals, GET by id: the limiter on / off (the median of each round's ratio: a round's
-    // targets run back to back, so they share more of the load from outside), then the service
-    // against bare Fastify and against a typical NestJS template.
+    // Issue 23's goals, GET by id: the limiter on / off (from the paired bursts, else the median of
+    // the rounds' ratios), then the service against bare Fastify and against a typical NestJS template.
     const runsOf = (workload: WorkloadKey, size: number, target: string) =>
       measurements.get(`${WORKLOADS[workload]}|${size}|${target}`)?.map((m) => m.requestsPerSecond) ?? [];
     // For context, no goal: how much of the gap to bare Fastify is Nest's own, and the like.
@@ -367,7 +369,7 @@ async function main(): Promise<void> {
         met: value >= 0.9,
       });
     }
-    // The same two targets in the rounds, minutes apart: for context when the paired bursts ran.
+    // The same two targets in the rounds, up to minutes apart: for context when the paired bursts ran.
     perRound(limiter, runsOf('get', SMALL, off), runsOf('get', SMALL, NO_LIMIT), paired ? undefined : 0.9);
     ratio(
       `GET by id, ${SMALL} items: service off / bare Fastify`,
@@ -493,11 +495,16 @@ async function main(): Promise<void> {
         )
         .join('; ')}`,
     );
-    if (paired)
+    if (paired) {
+      const of = (pick: (pair: PairedResult['pairs'][number]) => number, digits = 0) =>
+        round(median(paired.pairs.map(pick)), digits);
       print(
-        `${paired.on} / ${paired.off}, GET by id, ${paired.items} items, ${paired.pairs.length} pairs of ${paired.burstS} s ` +
-          `bursts (req/s, medians): ${Math.round(median(paired.pairs.map((p) => p.on)))} / ${Math.round(median(paired.pairs.map((p) => p.off)))}`,
+        `\nrate limiter on / off, GET by id, ${paired.items} items, ${paired.pairs.length} pairs of ${paired.burstS} s bursts ` +
+          `(medians): ${of((p) => p.on)} / ${of((p) => p.off)} req/s, ${of((p) => p.onCpuUs, 1)} / ` +
+          `${of((p) => p.offCpuUs, 1)} µs of CPU per request; the server not under load used ` +
+          `${of((p) => p.idleCpuMs)} ms of CPU per pair [${paired.pairs.map((p) => round(p.idleCpuMs, 0)).join(', ')}]`,
       );
+    }
     print('\ngoals:');
     for (const goal of goals)
       print(`  ${goal.met ? 'met    ' : 'NOT MET'} ${goal.name}: ${goal.value} (goal ${goal.goal})`);
@@ -510,7 +517,15 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
       commit: gitCommit(),
       machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
-      settings: { reps: REPS, durationS: DURATION_S, warmupS: WARMUP_S, connections: CONNECTIONS, sizes: SIZES },
+      settings: {
+        reps: REPS,
+        durationS: DURATION_S,
+        warmupS: WARMUP_S,
+        connections: CONNECTIONS,
+        sizes: SIZES,
+        pairs: PAIRS,
+        burstS: BURST_S,
+      },
       ...(postgres ? { postgres: postgres.settings } : {}),
       rows,
       startups,
@@ -537,8 +552,12 @@ interface PairedResult {
   off: string;
   items: number;
   burstS: number;
-  /** Requests per second in each pair's two bursts. */
-  pairs: { on: number; off: number }[];
+  /**
+   * Per pair: requests per second in its two bursts, the server's CPU time per request in each, and the
+   * CPU time the other server, not under load, used meanwhile (none is expected: it would be work of
+   * its own burst spilling over into this one).
+   */
+  pairs: { on: number; off: number; onCpuUs: number; offCpuUs: number; idleCpuMs: number }[];
 }
 
 /**
@@ -560,13 +579,20 @@ async function pairedRun(on: Target, off: Target): Promise<PairedResult> {
     for (const url of urls) await wrk(url, WARMUP_S);
     for (let pair = 0; pair < PAIRS; pair++) {
       const rates: number[] = [];
+      const cpuUs: number[] = [];
+      let idleCpuMs = 0;
+      // An even number of pairs gives each order as many pairs.
       for (const index of pair % 2 === 0 ? [0, 1] : [1, 0]) {
+        const [busy, idle] = [running[index]!.pid, running[1 - index]!.pid];
+        const cpuBefore = [cpuSeconds(busy), cpuSeconds(idle)];
         const burst = await wrk(urls[index]!, BURST_S);
         if (burst.non2xx > 0 || burst.errors > 0)
           throw new Error(`${[on, off][index]!.name}: ${burst.non2xx} non-2xx, ${burst.errors} socket errors`);
         rates[index] = burst.requestsPerSecond;
+        cpuUs[index] = ((cpuSeconds(busy) - cpuBefore[0]!) * 1e6) / burst.requests;
+        idleCpuMs += (cpuSeconds(idle) - cpuBefore[1]!) * 1e3;
       }
-      result.pairs.push({ on: rates[0]!, off: rates[1]! });
+      result.pairs.push({ on: rates[0]!, off: rates[1]!, onCpuUs: cpuUs[0]!, offCpuUs: cpuUs[1]!, idleCpuMs });
       log(
         `pair ${pair + 1}/${PAIRS}, ${SMALL} items, GET /items/{id}: rate limiter on ${Math.round(rates[0]!)}, ` +
           `off ${Math.round(rates[1]!)} req/s`,

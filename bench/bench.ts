@@ -554,8 +554,8 @@ interface PairedResult {
   burstS: number;
   /**
    * Per pair: requests per second in its two bursts, the server's CPU time per request in each, and the
-   * CPU time the other server, not under load, used meanwhile (none is expected: it would be work of
-   * its own burst spilling over into this one).
+   * CPU time the other server, not under load, used meanwhile (its timers: a tick or two; more would
+   * be work of its own burst spilling over into this one).
    */
   pairs: { on: number; off: number; onCpuUs: number; offCpuUs: number; idleCpuMs: number }[];
 }
@@ -563,7 +563,7 @@ interface PairedResult {
 /**
  * The limiter on / off in pairs of short bursts, both servers up side by side (both pinned to the
  * server core; the one not under load waits): this VM's speed drifts by 10-20% from one minute to the
- * next (bench/README.md, "Noise"), more than the limiter costs, so the two targets measured minutes
+ * next (bench/README.md, "Paired bursts for the limiter"), more than the limiter costs, so the two targets measured minutes
  * apart in the rounds differ by more than what is sought. Two bursts seconds apart share the drift;
  * which runs first alternates from one pair to the next.
  */

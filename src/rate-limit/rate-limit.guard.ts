@@ -34,9 +34,9 @@ export class RateLimitGuard extends ThrottlerGuard {
 
   protected override generateKey(_context: ExecutionContext, tracker: string, throttlerName: string): string {
     // In this process the storage keeps one map per throttler name, so the client's address alone is
-    // the key. Without a trusted proxy it is the string the socket holds, hashed once per connection,
-    // where a key built per request is hashed on every request (most of the storage's CPU time under
-    // load). Redis keys keep the name: every replica and every version shares them.
+    // the key. For an IPv4 client without a trusted proxy it is the string the socket holds, hashed
+    // once per connection, where a key built per request is hashed on every request (most of the
+    // storage's CPU time under load). Redis keys keep the name: every replica and every version shares them.
     if (this.storageService instanceof MemoryThrottlerStorage) return tracker;
     return `${throttlerName}:${tracker}`;
   }

@@ -32,12 +32,15 @@ export class RateLimitedError extends DomainError {
 export class RateLimitGuard extends ThrottlerGuard {
   protected override headerPrefix = 'RateLimit';
 
+  /** The in-process storage, when it is the one: decided once here, not on every request. */
+  private readonly inProcess = this.storageService instanceof MemoryThrottlerStorage ? this.storageService : undefined;
+
   protected override generateKey(_context: ExecutionContext, tracker: string, throttlerName: string): string {
     // In this process the storage keeps one map per throttler name, so the client's address alone is
     // the key. For an IPv4 client without a trusted proxy it is the string the socket holds, hashed
     // once per connection, where a key built per request is hashed on every request (most of the
     // storage's CPU time under load). Redis keys keep the name: every replica and every version shares them.
-    if (this.storageService instanceof MemoryThrottlerStorage) return tracker;
+    if (this.inProcess) return tracker;
     return `${throttlerName}:${tracker}`;
   }
 
@@ -78,10 +81,9 @@ export class RateLimitGuard extends ThrottlerGuard {
     let record;
     try {
       // In this process: counted at once, without a promise to wait for.
-      record =
-        this.storageService instanceof MemoryThrottlerStorage
-          ? this.storageService.count(key, ttl, limit, blockDuration, name)
-          : await this.storageService.increment(key, ttl, limit, blockDuration, name);
+      record = this.inProcess
+        ? this.inProcess.count(key, ttl, limit, blockDuration, name)
+        : await this.storageService.increment(key, ttl, limit, blockDuration, name);
     } catch (err) {
       return this.whenStoreFails(err);
     }
